@@ -1,0 +1,23 @@
+// qforge: quantize, build, evaluate and serve LLMs. Dispatches to one file per subcommand.
+#include <cstdio>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "qforge: LLM quantization toolkit and inference engine.\n"
+      "Run `qforge <command> --help` for the options of each command."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "qforge 0.1.0");
+  qforge::cli::register_formats(app);
+  qforge::cli::register_roundtrip(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const qforge::cli::CliFailure& e) {
+    std::fprintf(stderr, "qforge: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
