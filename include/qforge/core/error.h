@@ -78,8 +78,9 @@ class [[nodiscard]] Result {
 
   T value_or(T fallback) const& { return ok() ? std::get<0>(storage_) : std::move(fallback); }
 
-  // Adds a context frame to the error (no-op on success) and passes the result on.
-  Result&& context(std::string frame) && {
+  // Adds a context frame to the error (no-op on success) and passes the result on. Returns by
+  // value so that `f().context("...")` never hands out a reference into a dead temporary.
+  Result context(std::string frame) && {
     if (!ok()) std::get<1>(storage_).add_context(std::move(frame));
     return std::move(*this);
   }
@@ -110,7 +111,7 @@ class [[nodiscard]] Result<void> {
   const Error& error() const& { return error_; }
   Error&& error() && { return std::move(error_); }
 
-  Result&& context(std::string frame) && {
+  Result context(std::string frame) && {
     if (failed_) error_.add_context(std::move(frame));
     return std::move(*this);
   }
@@ -135,7 +136,7 @@ inline Status ok_status() {
 // function.
 #define QF_TRY(expr)                                                    \
   do {                                                                  \
-    auto&& qf_try_result_ = (expr);                                     \
+    auto qf_try_result_ = (expr);                                       \
     if (!qf_try_result_.ok()) return std::move(qf_try_result_).error(); \
   } while (0)
 
