@@ -12,6 +12,10 @@ if(NOT QFORGE_CUDA STREQUAL "OFF")
     set(CMAKE_CUDA_ARCHITECTURES ${QFORGE_CUDA_ARCHS})
     enable_language(CUDA)
     find_package(CUDAToolkit REQUIRED)
+    # CMake 3.25 knows no CUDA20 dialect flag for nvcc (its module stops at c++17), so we
+    # teach it the flag nvcc 12+ accepts rather than dropping our sources to C++17.
+    set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+    set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
     set(CMAKE_CUDA_STANDARD 20)
     set(CMAKE_CUDA_STANDARD_REQUIRED ON)
     set(QFORGE_HAVE_CUDA ON)

@@ -95,6 +95,14 @@ Result<double> parse_param_count(const std::string& text) {
   return value;
 }
 
+// 7e10 -> "70B params", 3.5e8 -> "350M params".
+std::string format_params(double params) {
+  if (params >= 1e12) return fmt::format("{:g}T params", params / 1e12);
+  if (params >= 1e9) return fmt::format("{:g}B params", params / 1e9);
+  if (params >= 1e6) return fmt::format("{:g}M params", params / 1e6);
+  return fmt::format("{:g} params", params);
+}
+
 std::string format_number(double v) {
   if (v == 0) return "0";
   if (v >= 1e5 || v < 1e-3) return fmt::format("{:.4g}", v);
@@ -147,7 +155,7 @@ void run_formats(const std::string& params_text, bool json) {
   std::printf("Element formats\n%s\n", elem.render().c_str());
 
   std::vector<std::string> header = {"storage format", "bits/weight", "description"};
-  if (params > 0) header.insert(header.begin() + 2, fmt::format("memory @ {:.4g} params", params));
+  if (params > 0) header.insert(header.begin() + 2, "memory @ " + format_params(params));
   Table storage(header);
   for (const auto& s : specs) {
     std::vector<std::string> row = {quant_spec_name(s), fmt::format("{:.4g}", bits_per_weight(s)),

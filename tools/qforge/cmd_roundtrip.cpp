@@ -122,9 +122,8 @@ void run_roundtrip(const Options& opt) {
       const ErrorStats s = measure(t.values, restored);
       worst_sqnr = std::min(worst_sqnr, s.sqnr_db);
       row.push_back(fmt::format("{:.3e}", s.relative_rms));
-      jrow[t.name] = {{"relative_rms", s.relative_rms},
-                      {"sqnr_db", s.sqnr_db},
-                      {"max_abs_error", s.max_abs}};
+      jrow[t.name] = {
+          {"relative_rms", s.relative_rms}, {"sqnr_db", s.sqnr_db}, {"max_abs_error", s.max_abs}};
     }
     row.push_back(fmt::format("{:.1f}", worst_sqnr));
     table.add_row(row);
@@ -159,8 +158,7 @@ void register_roundtrip(CLI::App& app) {
   static Options opt;
   cmd->add_option("--rows", opt.rows, "Rows of each synthetic tensor")->capture_default_str();
   cmd->add_option("--cols", opt.cols, "Columns of each synthetic tensor")->capture_default_str();
-  cmd->add_option("--seed", opt.seed, "Seed of the deterministic generator")
-      ->capture_default_str();
+  cmd->add_option("--seed", opt.seed, "Seed of the deterministic generator")->capture_default_str();
   cmd->add_option("--format", opt.formats,
                   "Formats to test (repeatable), e.g. --format int4_g64 --format nvfp4; "
                   "default: every storage format");

@@ -13,9 +13,12 @@ std::size_t display_width(const std::string& s) {
       std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
 }
 
+// A number, possibly with a unit ("36.1 GB", "-3.2e-05", "4.125"): right-aligned.
 bool looks_numeric(const std::string& s) {
-  return !s.empty() && (std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' ||
-                        s[0] == '+' || s[0] == '.');
+  if (s.empty()) return false;
+  const unsigned char c = static_cast<unsigned char>(s[0]);
+  const bool starts_like_number = std::isdigit(c) || s[0] == '-' || s[0] == '+' || s[0] == '.';
+  return starts_like_number && std::count(s.begin(), s.end(), ' ') <= 1;
 }
 
 }  // namespace

@@ -45,7 +45,9 @@ enum class Saturation : uint8_t {
 // - Subnormals are encoded and decoded (no flush to zero).
 // - E8M0 is unsigned and has no zero: negative inputs and NaN -> 0xFF; 0 and values below
 //   2^-127 round to 2^-127 (code 0x00); rounding is to the nearest power of two, ties
-//   (x = 1.5 * 2^k) to the even code.
+//   (x = 1.5 * 2^k) to the even code. -0 counts as zero (0x00), not as a negative input.
+// - Decoding ignores code bits above the format's width; NaN codes decode to a quiet float NaN
+//   (sign kept where the format's NaN is signed).
 struct ScalarFormatInfo {
   ScalarFormat format;
   const char* name;  // canonical lower-case name, e.g. "e4m3fn"
@@ -85,19 +87,21 @@ uint8_t float_to_e4m3fn(float x, Saturation saturation = Saturation::kSatFinite)
 float e4m3fn_to_float(uint8_t code);
 uint8_t float_to_e5m2(float x, Saturation saturation = Saturation::kSatFinite);
 float e5m2_to_float(uint8_t code);
-uint8_t float_to_e2m1(float x);
+uint8_t float_to_e2m1(float x);  // E2M1 saturates in both modes
 float e2m1_to_float(uint8_t code);
-uint8_t float_to_e8m0(float x);
+uint8_t float_to_e8m0(float x);  // == encode_scalar(E8M0, x, kSatFinite): +Inf -> 0xFE
 float e8m0_to_float(uint8_t code);
 
 // E8M0 scale for an OCP MX block (MX v1.0 section 6.3): 2^(floor(log2(amax)) - emax_elem),
 // where emax_elem is the element format's largest exponent (2 for E2M1, 8 for E4M3FN).
-// amax == 0 gives code 0x00 (2^-127) so that all elements quantize to zero. Clamped to 0..254.
+// amax == 0 gives code 0x00 (2^-127) so that all elements quantize to zero. Clamped to 0..254
+// (so +Inf gives 0xFE); the sign of amax is ignored; NaN gives 0xFF.
 uint8_t e8m0_scale_for_amax(float amax, int element_emax);
 
 // Integer codecs. Rounding is to nearest, ties to even, of x / scale (an IEEE float division).
 // Symmetric INT8 uses the narrow range [-127, 127]; INT4 signed [-8, 7]; UINT4 [0, 15] with a
 // zero point: q = clamp(rne(x / scale) + zero_point, 0, 15), x' = (q - zero_point) * scale.
+// A NaN quotient (NaN x, 0 / 0) quantizes as 0 does; a ±Inf quotient clamps to the range ends.
 int8_t quantize_int8(float x, float scale);
 int8_t quantize_int4(float x, float scale);
 uint8_t quantize_uint4(float x, float scale, int zero_point);
