@@ -12,6 +12,7 @@ for f in .device-deps/*.deb; do dpkg -x "$f" "$deps"; done
 export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
 nvcc_path="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
 
+lscpu | grep -E "Model name|Flags" > "$out/cpu.txt"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv | tee "$out/gpu.txt"
 cmake -S . -B build/device -G Ninja -DCMAKE_BUILD_TYPE=Release -DQFORGE_CUDA=ON \
   -DCMAKE_CUDA_COMPILER="$nvcc_path" -DCMAKE_PREFIX_PATH="$deps/usr" >"$out/configure.log" 2>&1 \
@@ -20,7 +21,7 @@ cmake --build build/device -j "$(nproc)" >"$out/build.log" 2>&1 || { grep -E "er
 
 ctest --test-dir build/device -L gpu --output-on-failure -V >"$out/gpu_tests.log" 2>&1
 gpu_rc=$?
-ctest --test-dir build/device -LE "gpu|lint" -j "$(nproc)" >"$out/cpu_tests.log" 2>&1
+ctest --test-dir build/device -LE "gpu|lint" -j "$(nproc)" --output-on-failure >"$out/cpu_tests.log" 2>&1
 cpu_rc=$?
 build/device/bin/bench_quantize_cuda >"$out/bench_cuda.txt" 2>&1
 bench_rc=$?

@@ -123,7 +123,7 @@ HWY_INLINE VU EncodeMiniFloat(VF v) {
   // Normal range: round the 23-bit mantissa to kMant bits (nearest-even) with an integer add;
   // a carry out of the mantissa bumps the exponent, exactly as rounding should. Then rebias.
   const VU lsb = hn::And(hn::ShiftRight<Fmt::kShift>(bits), hn::Set(du, 1u));
-  const VU rounded = hn::Add(bits, hn::Add(hn::Set(du, (1u << (Fmt::kShift - 1))), lsb));
+  const VU rounded = hn::Add(bits, hn::Add(hn::Set(du, (1u << (Fmt::kShift - 1)) - 1u), lsb));
   const VU normal = hn::Sub(hn::ShiftRight<Fmt::kShift>(rounded),
                             hn::Set(du, static_cast<uint32_t>(127 - Fmt::kBias) << Fmt::kMant));
   // Subnormal range: code = rne(a / min_subnormal); the scaling by a power of two is exact.

@@ -151,6 +151,17 @@ TEST(Tensor, ReshapeChecksElementCount) {
   EXPECT_NE(bad.error().message().find("[5, 5]"), std::string::npos);
 }
 
+TEST(Tensor, ScalarViewHasOneElement) {
+  double value = 2.5;
+  auto s = TensorView::make(&value, DType::F64, Shape());
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->ndim(), 0);
+  EXPECT_EQ(s->numel(), 1);
+  EXPECT_EQ(s->nbytes(), 8u);
+  EXPECT_EQ(s->at<double>(), 2.5);
+  EXPECT_FALSE(s->slice(0, 1).ok());
+}
+
 TEST(Tensor, SizeOneDimsDoNotBreakContiguity) {
   float buf[6] = {};
   const int64_t strides[] = {999, 3, 1};

@@ -173,7 +173,7 @@ void run_formats(const std::string& params_text, bool json) {
 
 }  // namespace
 
-void register_formats(CLI::App& app) {
+static void register_formats(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "formats",
       "Print the precision table: every element format's range, and every storage format's bits "
@@ -185,5 +185,7 @@ void register_formats(CLI::App& app) {
   cmd->add_flag("--json", json, "Print machine-readable JSON instead of tables");
   cmd->callback([] { run_formats(params, json); });
 }
+
+QF_REGISTER_COMMAND(20, register_formats);
 
 }  // namespace qforge::cli

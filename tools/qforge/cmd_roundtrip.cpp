@@ -150,7 +150,7 @@ void run_roundtrip(const Options& opt) {
 
 }  // namespace
 
-void register_roundtrip(CLI::App& app) {
+static void register_roundtrip(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "roundtrip",
       "Quantize -> dequantize every storage format on a built-in synthetic tensor set (Gaussian, "
@@ -165,5 +165,7 @@ void register_roundtrip(CLI::App& app) {
   cmd->add_flag("--json", opt.json, "Print machine-readable JSON instead of a table");
   cmd->callback([] { run_roundtrip(opt); });
 }
+
+QF_REGISTER_COMMAND(25, register_roundtrip);
 
 }  // namespace qforge::cli

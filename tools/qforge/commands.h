@@ -26,7 +26,15 @@ inline void ok_or_fail(Status status) {
   if (!status.ok()) throw CliFailure(status.error().to_string());
 }
 
-void register_formats(CLI::App& app);
-void register_roundtrip(CLI::App& app);
+// Subcommands register themselves at static-initialisation time, so adding one never edits
+// main.cpp:   QF_REGISTER_COMMAND(20, register_formats);
+// `order` sets the position in `qforge --help` (lower first).
+using RegisterFn = void (*)(CLI::App& app);
+bool add_command(int order, const char* name, RegisterFn fn);
+void register_all_commands(CLI::App& app);
 
 }  // namespace qforge::cli
+
+#define QF_REGISTER_COMMAND(order, fn)                        \
+  [[maybe_unused]] static const bool qf_command_registered_ = \
+      ::qforge::cli::add_command(order, #fn, fn)

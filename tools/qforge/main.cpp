@@ -9,8 +9,7 @@ int main(int argc, char** argv) {
       "Run `qforge <command> --help` for the options of each command."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "qforge 0.1.0");
-  qforge::cli::register_formats(app);
-  qforge::cli::register_roundtrip(app);
+  qforge::cli::register_all_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

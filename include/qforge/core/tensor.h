@@ -132,7 +132,7 @@ class TensorView {
   T& at(Index... index) const {
     static_assert(sizeof...(Index) <= kMaxDims);
     check_access(sizeof(T), alignof(T), !std::is_const_v<T>);
-    const int64_t idx[] = {static_cast<int64_t>(index)...};
+    const std::array<int64_t, sizeof...(Index)> idx = {static_cast<int64_t>(index)...};
     return *static_cast<T*>(element_address(idx));
   }
 

@@ -1,0 +1,171 @@
+// Single-thread throughput of the bulk quantizers (FP32 -> FP8 E4M3FN with a per-tensor scale,
+// INT4 g128, NVFP4) on a 64 MiB buffer, far larger than L2, against a plain vectorized read pass
+// over the same buffer measured in the same run: ratio_vs_read = quantize B/s / read B/s.
+// Run: build/<dir>/bin/bench_quantize [--benchmark_repetitions=3]
+
+#undef HWY_TARGET_INCLUDE
+// Resolved through the src/ include directory that bench/CMakeLists.txt adds (src/../bench/).
+#define HWY_TARGET_INCLUDE "../bench/bench_quantize.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace qforge {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Sum of x: [n] (n a multiple of 4 vectors): the cheapest pass that reads every byte.
+float SumFloats(const float* HWY_RESTRICT x, size_t n) {
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  auto s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
+  for (size_t i = 0; i + 4 * N <= n; i += 4 * N) {
+    s0 = hn::Add(s0, hn::LoadU(d, x + i));
+    s1 = hn::Add(s1, hn::LoadU(d, x + i + N));
+    s2 = hn::Add(s2, hn::LoadU(d, x + i + 2 * N));
+    s3 = hn::Add(s3, hn::LoadU(d, x + i + 3 * N));
+  }
+  return hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(s0, s1), hn::Add(s2, s3))));
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace qforge
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "qforge/core/parallel.h"
+#include "qforge/core/rng.h"
+#include "qforge/core/simd.h"
+#include "qforge/formats/quantize.h"
+
+namespace qforge {
+HWY_EXPORT(SumFloats);
+namespace {
+
+constexpr int64_t kFloats = int64_t{16} << 20;  // 64 MiB of FP32
+constexpr double kBytes = static_cast<double>(kFloats) * sizeof(float);
+
+const std::vector<float>& input() {
+  static const std::vector<float> x = [] {
+    std::vector<float> v(static_cast<size_t>(kFloats));
+    Rng rng(2024);
+    for (float& f : v) f = static_cast<float>(0.02 * rng.normal());
+    return v;
+  }();
+  return x;
+}
+
+float read_pass(const std::vector<float>& x) {
+  return HWY_DYNAMIC_DISPATCH(SumFloats)(x.data(), x.size());
+}
+
+// Read bandwidth of this run (best of 5 passes), measured once, the denominator of every ratio.
+double read_bytes_per_second() {
+  static const double bw = [] {
+    const std::vector<float>& x = input();
+    double best = 0;
+    for (int rep = 0; rep < 5; ++rep) {
+      const auto t0 = std::chrono::steady_clock::now();
+      benchmark::DoNotOptimize(read_pass(x));
+      const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
+      best = std::max(best, kBytes / dt.count());
+    }
+    return best;
+  }();
+  return bw;
+}
+
+void report(benchmark::State& state) {
+  const double bytes = static_cast<double>(state.iterations()) * kBytes;
+  state.SetBytesProcessed(static_cast<int64_t>(bytes));
+  // kIsRate divides by the elapsed time: (bytes / read B/s) / s = (B/s) / (read B/s).
+  state.counters["ratio_vs_read"] =
+      benchmark::Counter(bytes / read_bytes_per_second(), benchmark::Counter::kIsRate);
+}
+
+void BM_ReadSumFp32(benchmark::State& state) {
+  const std::vector<float>& x = input();
+  for (auto _ : state) benchmark::DoNotOptimize(read_pass(x));
+  report(state);
+}
+BENCHMARK(BM_ReadSumFp32)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_QuantizeRowFp8E4m3PerTensorScale(benchmark::State& state) {
+  const std::vector<float>& x = input();
+  std::vector<uint8_t> codes(static_cast<size_t>(kFloats));
+  const float scale = row_amax(x.data(), kFloats) / 448.0f;
+  for (auto _ : state) {
+    quantize_row_fp8(x.data(), kFloats, scale, ScalarFormat::E4M3FN, codes.data());
+    benchmark::DoNotOptimize(codes.data());
+  }
+  report(state);
+}
+BENCHMARK(BM_QuantizeRowFp8E4m3PerTensorScale)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_QuantizeRowInt4G128(benchmark::State& state) {
+  const std::vector<float>& x = input();
+  std::vector<uint8_t> blocks(static_cast<size_t>(kFloats / 128 * int4_block_bytes(128)));
+  for (auto _ : state) {
+    quantize_row_int4(x.data(), kFloats, 128, ScaleType::F16, blocks.data());
+    benchmark::DoNotOptimize(blocks.data());
+  }
+  report(state);
+}
+BENCHMARK(BM_QuantizeRowInt4G128)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_QuantizeRowNvfp4(benchmark::State& state) {
+  const std::vector<float>& x = input();
+  std::vector<BlockNvfp4> blocks(static_cast<size_t>(kFloats / 16));
+  const float s2 = nvfp4_tensor_scale(row_amax(x.data(), kFloats));
+  for (auto _ : state) {
+    quantize_row_nvfp4(x.data(), kFloats, s2, blocks.data());
+    benchmark::DoNotOptimize(blocks.data());
+  }
+  report(state);
+}
+BENCHMARK(BM_QuantizeRowNvfp4)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The whole-matrix API on one thread, [4096, 4096]: includes the validation / amax pass (a
+// second read of the input for per-tensor scales) and the allocation of the result.
+void BM_QuantizeMatrix(benchmark::State& state, QuantFormat format) {
+  const std::vector<float>& x = input();
+  set_num_threads(1);
+  for (auto _ : state) {
+    auto q = quantize_matrix(x.data(), 4096, kFloats / 4096, default_quant_spec(format));
+    benchmark::DoNotOptimize(q.ok());
+  }
+  set_num_threads(0);
+  report(state);
+}
+BENCHMARK_CAPTURE(BM_QuantizeMatrix, fp8_per_tensor, QuantFormat::FP8_PER_TENSOR)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_QuantizeMatrix, int4_g128, QuantFormat::INT4_GROUP)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_QuantizeMatrix, nvfp4, QuantFormat::NVFP4)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+}  // namespace
+}  // namespace qforge
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::AddCustomContext("simd_target", qforge::simd_dispatch_target_name());
+  benchmark::AddCustomContext("read_GBps",
+                              std::to_string(qforge::read_bytes_per_second() / 1e9));
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
+#endif  // HWY_ONCE

@@ -1,0 +1,62 @@
+// A loaded model: its config plus named weight tensors, whatever file format they came from.
+// Tensor names are the Hugging Face transformers names (the canonical roles):
+//   model.embed_tokens.weight                         [vocab, hidden]
+//   model.layers.{i}.input_layernorm.weight           [hidden]
+//   model.layers.{i}.self_attn.q_proj.weight          [n_heads * head_dim, hidden]   (+ .bias)
+//   model.layers.{i}.self_attn.k_proj.weight          [n_kv_heads * head_dim, hidden] (+ .bias)
+//   model.layers.{i}.self_attn.v_proj.weight          [n_kv_heads * head_dim, hidden] (+ .bias)
+//   model.layers.{i}.self_attn.o_proj.weight          [hidden, n_heads * head_dim]
+//   model.layers.{i}.self_attn.q_norm.weight          [head_dim]   (qwen3)
+//   model.layers.{i}.self_attn.k_norm.weight          [head_dim]   (qwen3)
+//   model.layers.{i}.post_attention_layernorm.weight  [hidden]
+//   model.layers.{i}.mlp.gate_proj.weight             [intermediate, hidden]
+//   model.layers.{i}.mlp.up_proj.weight               [intermediate, hidden]
+//   model.layers.{i}.mlp.down_proj.weight             [hidden, intermediate]
+//   model.norm.weight                                 [hidden]
+//   lm_head.weight                                    [vocab, hidden]  (absent when tied)
+// All weights are row-major (out_features, in_features), as torch.nn.Linear stores them.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "qforge/core/error.h"
+#include "qforge/core/tensor.h"
+#include "qforge/model/config.h"
+
+namespace qforge {
+
+class ModelWeights {
+ public:
+  // Adds a tensor; `keep_alive` owns the memory the view points into (an mmap, a heap buffer).
+  Status add(std::string name, TensorView view, std::shared_ptr<const void> keep_alive);
+
+  bool contains(const std::string& name) const { return tensors_.count(name) != 0; }
+  // Errors name the missing tensor and the file the model came from.
+  Result<TensorView> get(const std::string& name) const;
+  // The output head: lm_head.weight, or the embedding when the config ties them.
+  Result<TensorView> output_head(const ModelConfig& config) const;
+
+  const std::map<std::string, TensorView>& tensors() const { return tensors_; }
+  void set_source(std::string source) { source_ = std::move(source); }
+  const std::string& source() const { return source_; }
+
+ private:
+  std::map<std::string, TensorView> tensors_;
+  std::vector<std::shared_ptr<const void>> keep_alive_;
+  std::string source_;
+};
+
+struct LoadedModel {
+  ModelConfig config;
+  ModelWeights weights;
+  std::string format;  // "hf-safetensors", "gguf", "llama2c", "llama2c-q80"
+};
+
+// Checks that every tensor the config implies is present with the right shape and a dtype the
+// runtime reads (F32/F16/BF16). Errors name the tensor, the expected and the actual shape.
+Status validate_model_weights(const ModelConfig& config, const ModelWeights& weights);
+
+}  // namespace qforge
