@@ -314,7 +314,7 @@ HWY_INLINE uint32_t QuantizeInt4Group(const float* HWY_RESTRICT p, size_t g, Sca
   const DU du;
   const size_t N = hn::Lanes(df);
   const uint32_t bits = AmaxBitsImpl(p, g);
-  const qi::GroupScale s = qi::int4_group_scale(qi::amax_from_bits(bits), st);
+  const qi::GroupScale s{static_cast<uint16_t>(bits>>16), qi::amax_from_bits(bits)/7.0f};
   std::memcpy(block, &s.code, sizeof(s.code));
   uint8_t* qs = block + 2;
   if (!(s.value > 0.0f) || bits >= qi::kInfBits) {
