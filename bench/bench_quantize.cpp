@@ -1,7 +1,6 @@
-// Single-thread throughput of the bulk quantizers (FP32 -> FP8 E4M3FN with a per-tensor scale,
-// INT4 g128, NVFP4) on a 64 MiB buffer, far larger than L2, against a plain vectorized read pass
-// over the same buffer measured in the same run: ratio_vs_read = quantize B/s / read B/s.
-// Run: build/<dir>/bin/bench_quantize [--benchmark_repetitions=3]
+// Single-thread throughput of FP32 -> FP8 E4M3FN (per-tensor scale), INT4 g128 and NVFP4 on a
+// 64 MiB buffer (far beyond L2), with ratio_vs_read = quantize B/s / the B/s of a plain read
+// pass over the same buffer in the same run. Run: bin/bench_quantize --benchmark_repetitions=5
 
 #undef HWY_TARGET_INCLUDE
 // Resolved through the src/ include directory that bench/CMakeLists.txt adds (src/../bench/).
@@ -37,7 +36,7 @@ HWY_AFTER_NAMESPACE();
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
-#include <chrono>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -67,93 +66,108 @@ float read_pass(const std::vector<float>& x) {
   return HWY_DYNAMIC_DISPATCH(SumFloats)(x.data(), x.size());
 }
 
-// Read bandwidth of this run (best of 5 passes), measured once, the denominator of every ratio.
+// Seconds of CPU time of the calling thread. Every pass is timed in thread CPU time rather than
+// wall time so that preemption on a shared machine does not count against a kernel (memory
+// traffic of other processes still does; run on a quiet machine for final numbers).
+double thread_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// Read bandwidth of this run, measured once before any benchmark and used as the denominator
+// of every ratio: the median of 11 timed sum passes after 3 untimed ones.
 double read_bytes_per_second() {
   static const double bw = [] {
     const std::vector<float>& x = input();
-    double best = 0;
-    for (int rep = 0; rep < 5; ++rep) {
-      const auto t0 = std::chrono::steady_clock::now();
+    for (int rep = 0; rep < 3; ++rep) benchmark::DoNotOptimize(read_pass(x));
+    std::vector<double> rates;
+    for (int rep = 0; rep < 11; ++rep) {
+      const double t0 = thread_seconds();
       benchmark::DoNotOptimize(read_pass(x));
-      const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
-      best = std::max(best, kBytes / dt.count());
+      rates.push_back(kBytes / (thread_seconds() - t0));
     }
-    return best;
+    std::nth_element(rates.begin(), rates.begin() + 5, rates.end());
+    return rates[5];
   }();
   return bw;
 }
 
-void report(benchmark::State& state) {
+// Times fn per iteration (manual time = thread CPU time), then reports input bytes/s and
+// ratio_vs_read = (input bytes/s) / (read bytes/s of this run).
+template <class Fn>
+void run_timed(benchmark::State& state, const Fn& fn) {
+  double seconds = 0;
+  for (auto _ : state) {
+    const double t0 = thread_seconds();
+    fn();
+    const double dt = thread_seconds() - t0;
+    state.SetIterationTime(dt);
+    seconds += dt;
+  }
   const double bytes = static_cast<double>(state.iterations()) * kBytes;
   state.SetBytesProcessed(static_cast<int64_t>(bytes));
-  // kIsRate divides by the elapsed time: (bytes / read B/s) / s = (B/s) / (read B/s).
-  state.counters["ratio_vs_read"] =
-      benchmark::Counter(bytes / read_bytes_per_second(), benchmark::Counter::kIsRate);
+  state.counters["ratio_vs_read"] = bytes / seconds / read_bytes_per_second();
 }
 
 void BM_ReadSumFp32(benchmark::State& state) {
   const std::vector<float>& x = input();
-  for (auto _ : state) benchmark::DoNotOptimize(read_pass(x));
-  report(state);
+  run_timed(state, [&] { benchmark::DoNotOptimize(read_pass(x)); });
 }
-BENCHMARK(BM_ReadSumFp32)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ReadSumFp32)->Unit(benchmark::kMillisecond)->UseManualTime();
 
 void BM_QuantizeRowFp8E4m3PerTensorScale(benchmark::State& state) {
   const std::vector<float>& x = input();
   std::vector<uint8_t> codes(static_cast<size_t>(kFloats));
   const float scale = row_amax(x.data(), kFloats) / 448.0f;
-  for (auto _ : state) {
+  run_timed(state, [&] {
     quantize_row_fp8(x.data(), kFloats, scale, ScalarFormat::E4M3FN, codes.data());
     benchmark::DoNotOptimize(codes.data());
-  }
-  report(state);
+  });
 }
-BENCHMARK(BM_QuantizeRowFp8E4m3PerTensorScale)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_QuantizeRowFp8E4m3PerTensorScale)->Unit(benchmark::kMillisecond)->UseManualTime();
 
 void BM_QuantizeRowInt4G128(benchmark::State& state) {
   const std::vector<float>& x = input();
   std::vector<uint8_t> blocks(static_cast<size_t>(kFloats / 128 * int4_block_bytes(128)));
-  for (auto _ : state) {
+  run_timed(state, [&] {
     quantize_row_int4(x.data(), kFloats, 128, ScaleType::F16, blocks.data());
     benchmark::DoNotOptimize(blocks.data());
-  }
-  report(state);
+  });
 }
-BENCHMARK(BM_QuantizeRowInt4G128)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_QuantizeRowInt4G128)->Unit(benchmark::kMillisecond)->UseManualTime();
 
 void BM_QuantizeRowNvfp4(benchmark::State& state) {
   const std::vector<float>& x = input();
   std::vector<BlockNvfp4> blocks(static_cast<size_t>(kFloats / 16));
   const float s2 = nvfp4_tensor_scale(row_amax(x.data(), kFloats));
-  for (auto _ : state) {
+  run_timed(state, [&] {
     quantize_row_nvfp4(x.data(), kFloats, s2, blocks.data());
     benchmark::DoNotOptimize(blocks.data());
-  }
-  report(state);
+  });
 }
-BENCHMARK(BM_QuantizeRowNvfp4)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_QuantizeRowNvfp4)->Unit(benchmark::kMillisecond)->UseManualTime();
 
 // The whole-matrix API on one thread, [4096, 4096]: includes the validation / amax pass (a
 // second read of the input for per-tensor scales) and the allocation of the result.
 void BM_QuantizeMatrix(benchmark::State& state, QuantFormat format) {
   const std::vector<float>& x = input();
   set_num_threads(1);
-  for (auto _ : state) {
+  run_timed(state, [&] {
     auto q = quantize_matrix(x.data(), 4096, kFloats / 4096, default_quant_spec(format));
     benchmark::DoNotOptimize(q.ok());
-  }
+  });
   set_num_threads(0);
-  report(state);
 }
 BENCHMARK_CAPTURE(BM_QuantizeMatrix, fp8_per_tensor, QuantFormat::FP8_PER_TENSOR)
     ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+    ->UseManualTime();
 BENCHMARK_CAPTURE(BM_QuantizeMatrix, int4_g128, QuantFormat::INT4_GROUP)
     ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+    ->UseManualTime();
 BENCHMARK_CAPTURE(BM_QuantizeMatrix, nvfp4, QuantFormat::NVFP4)
     ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+    ->UseManualTime();
 
 }  // namespace
 }  // namespace qforge
@@ -162,8 +176,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::AddCustomContext("simd_target", qforge::simd_dispatch_target_name());
-  benchmark::AddCustomContext("read_GBps",
-                              std::to_string(qforge::read_bytes_per_second() / 1e9));
+  benchmark::AddCustomContext("read_GBps", std::to_string(qforge::read_bytes_per_second() / 1e9));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

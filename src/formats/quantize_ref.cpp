@@ -221,8 +221,8 @@ uint32_t quantize_mxfp8_row(const float* x, int64_t n, ScalarFormat fp8, BlockMx
 void dequantize_mxfp8_row(const BlockMxfp8* blocks, int64_t n, ScalarFormat fp8, float* out) {
   for (int64_t i = 0; i < n; ++i) {
     const BlockMxfp8& block = blocks[i / BlockMxfp8::kBlockSize];
-    out[i] = decode_fp8_ref(fp8, block.qs[i % BlockMxfp8::kBlockSize]) *
-             e8m0_to_float(block.scale_e8m0);
+    out[i] =
+        decode_fp8_ref(fp8, block.qs[i % BlockMxfp8::kBlockSize]) * e8m0_to_float(block.scale_e8m0);
   }
 }
 
@@ -294,25 +294,28 @@ void dequantize_row_int8_ref(const int8_t* codes, int64_t n, float scale, float*
 }
 void quantize_row_int4_ref(const float* x, int64_t n, int group_size, ScaleType scale_type,
                            uint8_t* blocks) {
+  QF_CHECK(group_size >= 2 && group_size % 2 == 0 && n >= 0);
   qi::quantize_int4_row_ref(x, n, group_size, scale_type, blocks);
 }
-void dequantize_row_int4_ref(const uint8_t* blocks, int64_t n, int group_size,
-                             ScaleType scale_type, float* out) {
+void dequantize_row_int4_ref(const uint8_t* blocks, int64_t n, int group_size, ScaleType scale_type,
+                             float* out) {
+  QF_CHECK(group_size >= 2 && group_size % 2 == 0 && n >= 0);
   qi::ref_row_kernels().dequantize_int4(blocks, n, group_size, scale_type, out);
 }
 void quantize_row_uint4_ref(const float* x, int64_t n, int group_size, ScaleType scale_type,
                             uint8_t* blocks) {
+  QF_CHECK(group_size >= 2 && group_size % 2 == 0 && n >= 0);
   qi::quantize_uint4_row_ref(x, n, group_size, scale_type, blocks);
 }
 void dequantize_row_uint4_ref(const uint8_t* blocks, int64_t n, int group_size,
                               ScaleType scale_type, float* out) {
+  QF_CHECK(group_size >= 2 && group_size % 2 == 0 && n >= 0);
   qi::ref_row_kernels().dequantize_uint4(blocks, n, group_size, scale_type, out);
 }
 void quantize_row_nvfp4_ref(const float* x, int64_t n, float tensor_scale, BlockNvfp4* blocks) {
   qi::ref_row_kernels().quantize_nvfp4(x, n, tensor_scale, blocks);
 }
-void dequantize_row_nvfp4_ref(const BlockNvfp4* blocks, int64_t n, float tensor_scale,
-                              float* out) {
+void dequantize_row_nvfp4_ref(const BlockNvfp4* blocks, int64_t n, float tensor_scale, float* out) {
   qi::ref_row_kernels().dequantize_nvfp4(blocks, n, tensor_scale, out);
 }
 void quantize_row_mxfp4_ref(const float* x, int64_t n, BlockMxfp4* blocks) {

@@ -1,7 +1,6 @@
-// Per-target Highway kernels for the bulk quantizers: amax, FP8 (all four kinds), INT8 and the
-// INT4/UINT4 group formats. Each kernel reproduces the scalar recipe of quantize_rows.h exactly
-// (IEEE division, no fused multiply-add) so that it equals quantize_ref.cpp bit for bit.
-// Included once per target by quantize_rows.cpp (foreach_target); no include guard on purpose.
+// Per-target Highway kernels (included per target by quantize_rows.cpp): shared building blocks
+// (amax, exact mini-float encoder, nibble packing, group maxima) and the FP8 and INT8 rows, each
+// replaying the scalar recipe of quantize_rows.h op for op so it equals quantize_ref.cpp exactly.
 
 #if defined(QFORGE_FORMATS_QUANTIZE_ROWS_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef QFORGE_FORMATS_QUANTIZE_ROWS_INL_H_
@@ -14,7 +13,6 @@
 #include <cstring>
 
 #include "formats/quantize_rows.h"
-#include "hwy/aligned_allocator.h"
 #include "hwy/highway.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -26,8 +24,8 @@ namespace qi = quantize_internal;
 using DF = hn::ScalableTag<float>;
 using DU = hn::RebindToUnsigned<DF>;
 using DI = hn::RebindToSigned<DF>;
-using DU8 = hn::Rebind<uint8_t, DF>;   // one byte per float lane
-using DI8 = hn::Rebind<int8_t, DF>;    // one int8 per float lane
+using DU8 = hn::Rebind<uint8_t, DF>;  // one byte per float lane
+using DI8 = hn::Rebind<int8_t, DF>;   // one int8 per float lane
 using VF = hn::Vec<DF>;
 using VU = hn::Vec<DU>;
 
@@ -67,7 +65,16 @@ uint32_t AmaxBits(const float* HWY_RESTRICT x, int64_t n) {
   return AmaxBitsImpl(x, static_cast<size_t>(n));
 }
 
-// ---- Mini-float encoder: FP8 kinds and E2M1 share one bit-exact round-to-nearest-even path.
+// amax_from_bits for a vector of max-abs bit patterns.
+HWY_INLINE VF AmaxFromBits(VU bits) {
+  const DF df;
+  const DI di;
+  const auto non_finite = hn::Gt(hn::BitCast(di, bits), hn::Set(di, 0x7F7FFFFF));
+  return hn::BitCast(df, hn::IfThenZeroElse(hn::RebindMask(DU(), non_finite), bits));
+}
+
+// ---- Mini-float encoder: the FP8 kinds, E2M1 and the F16/BF16 group scales share one
+// bit-exact round-to-nearest-even path.
 
 constexpr float Pow2(int e) {
   float r = 1.0f;
@@ -76,8 +83,9 @@ constexpr float Pow2(int e) {
   return r;
 }
 
-// kMant mantissa bits, exponent bias kBias, largest finite magnitude code kMaxMag, sign at bit
-// kSignBit; kFnuz formats have no -0 (negative values that round to zero encode as 0x00).
+// kMant mantissa bits, exponent bias kBias, magnitude codes clamped to kMaxMag (the largest
+// finite code for saturating encoders, the Inf code for F16/BF16, which overflow to Inf), sign
+// at bit kSignBit; kFnuz formats have no -0 (negative values that round to zero encode as 0).
 template <int kMantBits, int kExpBias, uint32_t kMaxMagCode, int kSignBitPos, bool kFnuz>
 struct MiniFloat {
   static constexpr int kMant = kMantBits;
@@ -86,22 +94,26 @@ struct MiniFloat {
   static constexpr int kSignBit = kSignBitPos;
   static constexpr bool kNoNegativeZero = kFnuz;
   static constexpr int kShift = 23 - kMant;
+  // A format with float's exponent range (BF16) has float's subnormals: no separate path.
+  static constexpr bool kHasOwnSubnormals = kBias != 127;
   static constexpr float kMinNormal = Pow2(1 - kBias);
-  static constexpr float kInvMinSubnormal = Pow2(kBias - 1 + kMant);
+  static constexpr float kInvMinSubnormal = kHasOwnSubnormals ? Pow2(kBias - 1 + kMant) : 1.0f;
 };
-using E4M3FN = MiniFloat<3, 7, 0x7E, 7, false>;
-using E4M3FNUZ = MiniFloat<3, 8, 0x7F, 7, true>;
-using E5M2 = MiniFloat<2, 15, 0x7B, 7, false>;
-using E5M2FNUZ = MiniFloat<2, 16, 0x7F, 7, true>;
-using E2M1 = MiniFloat<1, 1, 0x7, 3, false>;
+using E4M3FN = MiniFloat<3, 7, 0x7E, 7, false>;     // satfinite
+using E4M3FNUZ = MiniFloat<3, 8, 0x7F, 7, true>;    // satfinite
+using E5M2 = MiniFloat<2, 15, 0x7B, 7, false>;      // satfinite
+using E5M2FNUZ = MiniFloat<2, 16, 0x7F, 7, true>;   // satfinite
+using E2M1 = MiniFloat<1, 1, 0x7, 3, false>;        // always saturates
+using F16 = MiniFloat<10, 15, 0x7C00, 15, false>;   // overflow -> Inf (as float_to_f16)
+using BF16 = MiniFloat<7, 127, 0x7F80, 15, false>;  // overflow -> Inf (as float_to_bf16)
 
 // 2^23 and 1.5 * 2^23: adding them to a float of small magnitude lands the sum where float
 // spacing is exactly 1, so the FPU's own round-to-nearest-even produces the integer, which is
 // then read from the low mantissa bits. Exact for |v| < 2^22 on every target, unlike
 // NearestInt, whose EMU128 emulation misrounds values just below 0.5.
-constexpr float kRoundMagic = 8388608.0f;          // 2^23, for v in [0, 2^23)
+constexpr float kRoundMagic = 8388608.0f;  // 2^23, for v in [0, 2^23)
 constexpr uint32_t kRoundMagicBits = 0x4B000000u;
-constexpr float kSignedRoundMagic = 12582912.0f;   // 1.5 * 2^23, for |v| < 2^22
+constexpr float kSignedRoundMagic = 12582912.0f;  // 1.5 * 2^23, for |v| < 2^22
 constexpr uint32_t kSignedRoundMagicBits = 0x4B400000u;
 
 // rne(v) for |v| < 2^22, as two's complement bits in u32 lanes.
@@ -112,8 +124,8 @@ HWY_INLINE VU RoundToIntBits(VF v) {
                  hn::Set(du, kSignedRoundMagicBits));
 }
 
-// encode(v, satfinite) with round-to-nearest-even; returns the code in the low bits of u32 lanes.
-// v may be any finite value or +-Inf (NaN gives an unspecified code, never UB).
+// encode(v) with round-to-nearest-even; returns the code in the low bits of u32 lanes. v may be
+// any finite value or +-Inf (NaN gives an unspecified code, never UB).
 template <class Fmt>
 HWY_INLINE VU EncodeMiniFloat(VF v) {
   const DF df;
@@ -124,18 +136,41 @@ HWY_INLINE VU EncodeMiniFloat(VF v) {
   // a carry out of the mantissa bumps the exponent, exactly as rounding should. Then rebias.
   const VU lsb = hn::And(hn::ShiftRight<Fmt::kShift>(bits), hn::Set(du, 1u));
   const VU rounded = hn::Add(bits, hn::Add(hn::Set(du, (1u << (Fmt::kShift - 1)) - 1u), lsb));
-  const VU normal = hn::Sub(hn::ShiftRight<Fmt::kShift>(rounded),
-                            hn::Set(du, static_cast<uint32_t>(127 - Fmt::kBias) << Fmt::kMant));
-  // Subnormal range: code = rne(a / min_subnormal); the scaling by a power of two is exact.
-  const VF scaled = hn::Mul(a, hn::Set(df, Fmt::kInvMinSubnormal));
-  const VU sub = hn::Sub(hn::BitCast(du, hn::Add(scaled, hn::Set(df, kRoundMagic))),
-                         hn::Set(du, kRoundMagicBits));
-  const auto is_sub = hn::RebindMask(du, hn::Lt(a, hn::Set(df, Fmt::kMinNormal)));
-  // Saturate: everything that rounds past the largest finite value (and +-Inf) clamps to it.
-  const VU mag = hn::Min(hn::IfThenElse(is_sub, sub, normal), hn::Set(du, Fmt::kMaxMag));
+  VU mag = hn::Sub(hn::ShiftRight<Fmt::kShift>(rounded),
+                   hn::Set(du, static_cast<uint32_t>(127 - Fmt::kBias) << Fmt::kMant));
+  if constexpr (Fmt::kHasOwnSubnormals) {
+    // Subnormal range: code = rne(a / min_subnormal). The scaling by a power of two is exact,
+    // so it does not matter that GCC fuses this multiply with the add below (it ignores
+    // -std=c++20's implied -ffp-contract=off inside Highway's target pragmas).
+    const VF scaled = hn::Mul(a, hn::Set(df, Fmt::kInvMinSubnormal));
+    const VU sub = hn::Sub(hn::BitCast(du, hn::Add(scaled, hn::Set(df, kRoundMagic))),
+                           hn::Set(du, kRoundMagicBits));
+    mag = hn::IfThenElse(hn::RebindMask(du, hn::Lt(a, hn::Set(df, Fmt::kMinNormal))), sub, mag);
+  }
+  // Everything that rounds past the clamp (and +-Inf) becomes the clamp code.
+  mag = hn::Min(mag, hn::Set(du, Fmt::kMaxMag));
   VU sign = hn::ShiftLeft<Fmt::kSignBit>(hn::ShiftRight<31>(hn::BitCast(du, v)));
   if (Fmt::kNoNegativeZero) sign = hn::IfThenZeroElse(hn::Eq(mag, hn::Zero(du)), sign);
   return hn::Or(mag, sign);
+}
+
+// Exact F16 / BF16 bits (low 16 bits of u32 lanes) -> float, equal to f16_to_float /
+// bf16_to_float for the non-negative, non-NaN codes group scales take.
+HWY_INLINE VF DecodeF16(VU code) {
+  const DF df;
+  const DU du;
+  const DI di;
+  const VU mag = hn::And(code, hn::Set(du, 0x7FFFu));
+  const VU exp = hn::ShiftRight<10>(mag);
+  // Normal: rebias the exponent from 15 to 127. Inf (exponent 31) rebias to 255 instead.
+  VU bits = hn::Add(hn::ShiftLeft<13>(mag), hn::Set(du, 112u << 23));
+  bits = hn::IfThenElse(hn::Eq(exp, hn::Set(du, 31u)), hn::Set(du, 0x7F800000u), bits);
+  // Subnormal: mantissa * 2^-24, exact.
+  const VF sub = hn::Mul(hn::ConvertTo(df, hn::BitCast(di, mag)), hn::Set(df, Pow2(-24)));
+  return hn::IfThenElse(hn::RebindMask(df, hn::Eq(exp, hn::Zero(du))), sub, hn::BitCast(df, bits));
+}
+HWY_INLINE VF DecodeBf16(VU code) {
+  return hn::BitCast(DF(), hn::ShiftLeft<16>(code));
 }
 
 // ---- Nibble packing (low nibble = even element).
@@ -144,6 +179,7 @@ HWY_INLINE VU EncodeMiniFloat(VF v) {
 // One-lane vectors cannot hold a nibble pair: on HWY_SCALAR the 4-bit kernels take the
 // reference path (GroupTiles / BlockTiles are false), so these are never called.
 HWY_INLINE void PackNibbles(VU, uint8_t*) {}
+HWY_INLINE void PackNibbles2(VU, VU, uint8_t*) {}
 HWY_INLINE VU UnpackNibbles(const uint8_t*) {
   return hn::Zero(DU());
 }
@@ -160,6 +196,15 @@ HWY_INLINE void PackNibbles(VU codes, uint8_t* HWY_RESTRICT out) {
   // the pair right by 28 moves code 2j+1 to bits 4..7, and truncation keeps the low byte.
   const auto w = hn::BitCast(d64, codes);
   hn::StoreU(hn::TruncateTo(d8h, hn::Or(w, hn::ShiftRight<28>(w))), d8h, out);
+}
+
+// Two vectors of codes (elements 0..N-1 in a, N..2N-1 in b) -> N bytes at out. Half the
+// shuffles of two PackNibbles: one even/odd split and one narrowing per N bytes.
+HWY_INLINE void PackNibbles2(VU a, VU b, uint8_t* HWY_RESTRICT out) {
+  const DU du;
+  const DU8 d8;
+  const VU bytes = hn::Or(hn::ConcatEven(du, b, a), hn::ShiftLeft<4>(hn::ConcatOdd(du, b, a)));
+  hn::StoreU(hn::TruncateTo(d8, bytes), d8, out);
 }
 
 // N/2 bytes at in -> N lanes of 4-bit codes in element order.
@@ -269,7 +314,8 @@ void QuantizeInt8(const float* HWY_RESTRICT x, int64_t n, float scale, int8_t* H
   const size_t N = hn::Lanes(df);
   const VF vs = hn::Set(df, scale);
   size_t i = 0;
-  for (; i + N <= count; i += N) hn::StoreU(QuantizeInt8Vec(hn::LoadU(df, x + i), vs), di8, codes + i);
+  for (; i + N <= count; i += N)
+    hn::StoreU(QuantizeInt8Vec(hn::LoadU(df, x + i), vs), di8, codes + i);
   if (i < count) {
     HWY_ALIGN int8_t buf[kMaxFloatLanes];
     hn::Store(QuantizeInt8Vec(LoadTail(x + i, count - i), vs), di8, buf);
@@ -299,161 +345,65 @@ void DequantizeInt8(const int8_t* HWY_RESTRICT codes, int64_t n, float scale,
   }
 }
 
-// ---- INT4 / UINT4 groups. A group of g values is tiled by whole vectors (g % Lanes == 0);
-// the kernels fall back to the reference for group sizes that do not tile.
+// ---- Max-abs bits of many groups at once.
 
-HWY_INLINE bool GroupTiles(int g) {
-  const size_t N = hn::Lanes(DF());
-  return g > 0 && N % 2 == 0 && static_cast<size_t>(g) % N == 0;
+#if HWY_TARGET != HWY_SCALAR && !HWY_HAVE_SCALABLE
+// Lanes of DF as a compile-time constant (fixed-width targets only).
+constexpr size_t kLanes = hn::MaxLanes(DF());
+constexpr int Log2(size_t v) {
+  return v <= 1 ? 0 : 1 + Log2(v / 2);
 }
 
-// Quantizes one symmetric INT4 group p: [g] into block (int4_block_bytes(g) bytes).
-HWY_INLINE uint32_t QuantizeInt4Group(const float* HWY_RESTRICT p, size_t g, ScaleType st,
-                                      uint8_t* HWY_RESTRICT block) {
+// Max-abs bits of the 2^L consecutive groups of g values at p (g % kLanes == 0), each group
+// reduced to kLanes >> L lanes, groups in order across the vector. Why: MaxOfLanes per group
+// spends log2(kLanes) shuffles on ONE maximum; this tree spends about as many on kLanes maxima
+// (each level halves the lanes per group with one even/odd split of two vectors).
+template <int L>
+HWY_INLINE VU GroupMaxTree(const float* HWY_RESTRICT p, size_t g) {
   const DF df;
   const DU du;
-  const size_t N = hn::Lanes(df);
-  const uint32_t bits = AmaxBitsImpl(p, g);
-  const qi::GroupScale s{static_cast<uint16_t>(bits>>16), qi::amax_from_bits(bits)/7.0f};
-  std::memcpy(block, &s.code, sizeof(s.code));
-  uint8_t* qs = block + 2;
-  if (!(s.value > 0.0f) || bits >= qi::kInfBits) {
-    std::memset(qs, 0, g / 2);
-    return bits;
-  }
-  const VF vs = hn::Set(df, s.value);
-  const VF lo = hn::Set(df, -8.0f);
-  const VF hi = hn::Set(df, 7.0f);
-  const VU nibble = hn::Set(du, 0xFu);
-  for (size_t i = 0; i < g; i += N) {
-    const VF v = hn::Min(hn::Max(hn::Div(hn::LoadU(df, p + i), vs), lo), hi);
-    PackNibbles(hn::And(RoundToIntBits(v), nibble), qs + i / 2);
-  }
-  return bits;
-}
-
-// Quantizes one asymmetric UINT4 group p: [g] into block (uint4_block_bytes(g) bytes).
-HWY_INLINE uint32_t QuantizeUint4Group(const float* HWY_RESTRICT p, size_t g, ScaleType st,
-                                       uint8_t* HWY_RESTRICT block) {
-  const DF df;
-  const DU du;
-  const size_t N = hn::Lanes(df);
-  const VU mask = hn::Set(du, qi::kAbsMask);
-  VF vmin = hn::Zero(df);
-  VF vmax = hn::Zero(df);
-  VU m = hn::Zero(du);
-  for (size_t i = 0; i < g; i += N) {
-    const VF v = hn::LoadU(df, p + i);
-    vmin = hn::Min(vmin, v);
-    vmax = hn::Max(vmax, v);
-    m = hn::Max(m, hn::And(hn::BitCast(du, v), mask));
-  }
-  const uint32_t bits = hn::GetLane(hn::MaxOfLanes(du, m));
-  const bool finite = bits < qi::kInfBits;
-  const float lo = finite ? hn::GetLane(hn::MinOfLanes(df, vmin)) : 0.0f;
-  const float hi = finite ? hn::GetLane(hn::MaxOfLanes(df, vmax)) : 0.0f;
-  const qi::Uint4Params prm = qi::uint4_group_params(lo, hi, st);
-  std::memcpy(block, &prm.scale_code, sizeof(prm.scale_code));
-  block[2] = static_cast<uint8_t>(prm.zero);
-  block[3] = 0;
-  uint8_t* qs = block + 4;
-  if (!(prm.scale > 0.0f) || !finite) {
-    std::memset(qs, 0, g / 2);
-    return bits;
-  }
-  const VF vs = hn::Set(df, prm.scale);
-  // clamp(rne(v) + z, 0, 15) == rne(clamp(v, -z, 15 - z)) + z for an integer z.
-  const VF vlo = hn::Set(df, static_cast<float>(-prm.zero));
-  const VF vhi = hn::Set(df, static_cast<float>(15 - prm.zero));
-  const VU vz = hn::Set(du, static_cast<uint32_t>(prm.zero));
-  for (size_t i = 0; i < g; i += N) {
-    const VF v = hn::Min(hn::Max(hn::Div(hn::LoadU(df, p + i), vs), vlo), vhi);
-    PackNibbles(hn::Add(RoundToIntBits(v), vz), qs + i / 2);
-  }
-  return bits;
-}
-
-template <bool kAsymmetric>
-HWY_INLINE uint32_t Quantize4BitRow(const float* HWY_RESTRICT x, int64_t n, int g, ScaleType st,
-                                    uint8_t* HWY_RESTRICT blocks) {
-  const size_t gs = static_cast<size_t>(g);
-  const int64_t block_bytes = kAsymmetric ? uint4_block_bytes(g) : int4_block_bytes(g);
-  const auto group = [&](const float* p, uint8_t* block) {
-    return kAsymmetric ? QuantizeUint4Group(p, gs, st, block) : QuantizeInt4Group(p, gs, st, block);
-  };
-  const int64_t full = n / g;
-  uint32_t row_bits = 0;
-  for (int64_t b = 0; b < full; ++b) {
-    row_bits = std::max(row_bits, group(x + b * g, blocks + b * block_bytes));
-  }
-  if (full * g < n) {
-    // The last, partial group: zero-pad it to g values.
-    auto buf = hwy::AllocateAligned<float>(gs);
-    const size_t tail = static_cast<size_t>(n - full * g);
-    std::memcpy(buf.get(), x + full * g, tail * sizeof(float));
-    std::memset(buf.get() + tail, 0, (gs - tail) * sizeof(float));
-    row_bits = std::max(row_bits, group(buf.get(), blocks + full * block_bytes));
-  }
-  return row_bits;
-}
-
-uint32_t QuantizeInt4(const float* HWY_RESTRICT x, int64_t n, int g, ScaleType st,
-                      uint8_t* HWY_RESTRICT blocks) {
-  if (!GroupTiles(g)) return qi::quantize_int4_row_ref(x, n, g, st, blocks);
-  return Quantize4BitRow<false>(x, n, g, st, blocks);
-}
-
-uint32_t QuantizeUint4(const float* HWY_RESTRICT x, int64_t n, int g, ScaleType st,
-                       uint8_t* HWY_RESTRICT blocks) {
-  if (!GroupTiles(g)) return qi::quantize_uint4_row_ref(x, n, g, st, blocks);
-  return Quantize4BitRow<true>(x, n, g, st, blocks);
-}
-
-// Dequantizes 4-bit groups: value(code) = (code - zero) * scale, where INT4 codes are sign-
-// extended (zero 0) and UINT4 codes use the block's zero point.
-template <bool kAsymmetric>
-HWY_INLINE void Dequantize4BitRow(const uint8_t* HWY_RESTRICT blocks, int64_t n, int g,
-                                  ScaleType st, float* HWY_RESTRICT out) {
-  const DF df;
-  const DI di;
-  const DU du;
-  const size_t N = hn::Lanes(df);
-  const int64_t block_bytes = kAsymmetric ? uint4_block_bytes(g) : int4_block_bytes(g);
-  const int64_t header = kAsymmetric ? 4 : 2;
-  for (int64_t b = 0; b * g < n; ++b) {
-    const uint8_t* block = blocks + b * block_bytes;
-    uint16_t code;
-    std::memcpy(&code, block, sizeof(code));
-    const VF vs = hn::Set(df, qi::decode_group_scale(code, st));
-    // INT4: (q ^ 8) - 8 sign-extends the nibble; UINT4: q - zero.
-    const VU flip = hn::Set(du, kAsymmetric ? 0u : 8u);
-    const VU offset = hn::Set(du, kAsymmetric ? static_cast<uint32_t>(block[2]) : 8u);
-    const size_t count = static_cast<size_t>(std::min<int64_t>(g, n - b * g));
-    float* dst = out + b * g;
-    for (size_t i = 0; i < count; i += N) {
-      const VU q = hn::Sub(hn::Xor(UnpackNibbles(block + header + i / 2), flip), offset);
-      const VF v = hn::Mul(hn::ConvertTo(df, hn::BitCast(di, q)), vs);
-      if (i + N <= count) {
-        hn::StoreU(v, df, dst + i);
-      } else {
-        HWY_ALIGN float buf[kMaxFloatLanes];
-        hn::Store(v, df, buf);
-        std::memcpy(dst + i, buf, (count - i) * sizeof(float));
-      }
+  if constexpr (L == 0) {
+    const VU mask = hn::Set(du, qi::kAbsMask);
+    VU m = hn::And(hn::BitCast(du, hn::LoadU(df, p)), mask);
+    for (size_t i = kLanes; i < g; i += kLanes) {
+      m = hn::Max(m, hn::And(hn::BitCast(du, hn::LoadU(df, p + i)), mask));
+    }
+    return m;
+  } else {
+    const VU a = GroupMaxTree<L - 1>(p, g);
+    const VU b = GroupMaxTree<L - 1>(p + (size_t{1} << (L - 1)) * g, g);
+    if constexpr ((kLanes >> (L - 1)) > 2) {
+      // >= 2 u64 lanes per group: pair neighbouring u64 lanes (each holds two u32 partials).
+      const DU64 d64;
+      const auto a64 = hn::BitCast(d64, a);
+      const auto b64 = hn::BitCast(d64, b);
+      return hn::Max(hn::BitCast(du, hn::ConcatEven(d64, b64, a64)),
+                     hn::BitCast(du, hn::ConcatOdd(d64, b64, a64)));
+    } else {
+      return hn::Max(hn::ConcatEven(du, b, a), hn::ConcatOdd(du, b, a));
     }
   }
 }
-
-void DequantizeInt4(const uint8_t* HWY_RESTRICT blocks, int64_t n, int g, ScaleType st,
-                    float* HWY_RESTRICT out) {
-  if (!GroupTiles(g)) return dequantize_row_int4_ref(blocks, n, g, st, out);
-  Dequantize4BitRow<false>(blocks, n, g, st, out);
+#else
+constexpr size_t kLanes = 0;  // no compile-time lane count: the tree is not used
+template <int L>
+HWY_INLINE VU GroupMaxTree(const float*, size_t) {
+  return hn::Zero(DU());
 }
+constexpr int Log2(size_t) {
+  return 0;
+}
+#endif  // HWY_TARGET != HWY_SCALAR && !HWY_HAVE_SCALABLE
 
-void DequantizeUint4(const uint8_t* HWY_RESTRICT blocks, int64_t n, int g, ScaleType st,
-                     float* HWY_RESTRICT out) {
-  if (!GroupTiles(g)) return dequantize_row_uint4_ref(blocks, n, g, st, out);
-  Dequantize4BitRow<true>(blocks, n, g, st, out);
+// bits[j] = max-abs bits of group j of p: [count, g] (g % Lanes == 0).
+HWY_INLINE void GroupAmaxBits(const float* HWY_RESTRICT p, size_t count, size_t g,
+                              uint32_t* HWY_RESTRICT bits) {
+  // For large groups the per-group MaxOfLanes is amortized and the plain loop measured faster.
+  if (kLanes != 0 && count == kLanes && hn::Lanes(DF()) == kLanes && g <= 2 * kLanes) {
+    hn::Store(GroupMaxTree<Log2(kLanes)>(p, g), DU(), bits);
+    return;
+  }
+  for (size_t j = 0; j < count; ++j) bits[j] = AmaxBitsImpl(p + j * g, g);
 }
 
 }  // namespace HWY_NAMESPACE

@@ -1,6 +1,6 @@
 // Runtime dispatch of the bulk quantization row kernels (quantize_rows-inl.h,
-// quantize_rows_fp4-inl.h) over every Highway target compiled in, and the public entry points
-// of include/qforge/formats/quantize.h that use them.
+// quantize_rows_int4-inl.h, quantize_rows_fp4-inl.h) over every Highway target compiled in, and
+// the public entry points of include/qforge/formats/quantize.h that use them.
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "formats/quantize_rows.cpp"
@@ -8,6 +8,7 @@
 
 #include "formats/quantize_rows-inl.h"
 #include "formats/quantize_rows_fp4-inl.h"
+#include "formats/quantize_rows_int4-inl.h"
 #include "hwy/highway.h"
 
 #if HWY_ONCE
@@ -140,18 +141,22 @@ void dequantize_row_int8(const int8_t* codes, int64_t n, float scale, float* out
 }
 void quantize_row_int4(const float* x, int64_t n, int group_size, ScaleType scale_type,
                        uint8_t* blocks) {
+  QF_CHECK(group_size >= 2 && group_size % 2 == 0 && n >= 0);
   HWY_DYNAMIC_DISPATCH(QuantizeInt4)(x, n, group_size, scale_type, blocks);
 }
 void dequantize_row_int4(const uint8_t* blocks, int64_t n, int group_size, ScaleType scale_type,
                          float* out) {
+  QF_CHECK(group_size >= 2 && group_size % 2 == 0 && n >= 0);
   HWY_DYNAMIC_DISPATCH(DequantizeInt4)(blocks, n, group_size, scale_type, out);
 }
 void quantize_row_uint4(const float* x, int64_t n, int group_size, ScaleType scale_type,
                         uint8_t* blocks) {
+  QF_CHECK(group_size >= 2 && group_size % 2 == 0 && n >= 0);
   HWY_DYNAMIC_DISPATCH(QuantizeUint4)(x, n, group_size, scale_type, blocks);
 }
 void dequantize_row_uint4(const uint8_t* blocks, int64_t n, int group_size, ScaleType scale_type,
                           float* out) {
+  QF_CHECK(group_size >= 2 && group_size % 2 == 0 && n >= 0);
   HWY_DYNAMIC_DISPATCH(DequantizeUint4)(blocks, n, group_size, scale_type, out);
 }
 float nvfp4_tensor_scale(float tensor_amax) {

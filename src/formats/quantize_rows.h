@@ -16,7 +16,8 @@
 #include "qforge/formats/scalar.h"
 
 // Blocks store multi-byte scales little-endian; the kernels memcpy them from host order.
-static_assert(std::endian::native == std::endian::little, "qforge block formats need little-endian");
+static_assert(std::endian::native == std::endian::little,
+              "qforge block formats need little-endian");
 
 namespace qforge::quantize_internal {
 

@@ -56,8 +56,9 @@ const float* e2m1_decode_table() {
 
 namespace {
 
-// Matrices with fewer elements than this run on one thread (OpenMP start-up would dominate).
-constexpr int64_t kParallelMinElements = int64_t{1} << 18;
+// Matrices with fewer elements (4 MiB of FP32) run on one thread: below that a row loop takes
+// well under a millisecond, less than what a fork/join can cost on a busy machine.
+constexpr int64_t kParallelMinElements = int64_t{1} << 20;
 // Smallest chunk of work (elements) handed to one thread.
 constexpr int64_t kParallelGrainElements = int64_t{1} << 16;
 // Largest byte count a matrix or its quantized form may take (keeps every offset in int64).
@@ -340,8 +341,7 @@ Result<QuantizedMatrix> quantize_matrix_with(const RowKernels& k, const float* x
         for (int64_t r = r0; r < r1; ++r) {
           for (int64_t tc = 0; tc < tile_cols; ++tc) {
             const int64_t c0 = tc * kFp8BlockTile;
-            const uint32_t bits =
-                k.amax_bits(row_in(r) + c0, std::min(kFp8BlockTile, cols - c0));
+            const uint32_t bits = k.amax_bits(row_in(r) + c0, std::min(kFp8BlockTile, cols - c0));
             tile_bits[tc] = std::max(tile_bits[tc], bits);
             row_bits[r] = std::max(row_bits[r], bits);
           }
@@ -398,15 +398,16 @@ Result<QuantizedMatrix> quantize_matrix_with(const RowKernels& k, const float* x
       QF_TRY(check_finite(fn, x, cols, row_bits));
       if (spec.format == QuantFormat::INT4_GROUP || spec.format == QuantFormat::UINT4_GROUP) {
         // A group scale beyond the scale type's range was stored as Inf: refuse it.
-        const int64_t bytes = spec.format == QuantFormat::INT4_GROUP ? int4_block_bytes(g)
-                                                                     : uint4_block_bytes(g);
+        const int64_t bytes =
+            spec.format == QuantFormat::INT4_GROUP ? int4_block_bytes(g) : uint4_block_bytes(g);
         for (int64_t r = 0; r < rows; ++r) {
           for (int64_t b = 0; b < l.padded_cols / g; ++b) {
             uint16_t code;
             std::memcpy(&code, q.row_data(r) + b * bytes, sizeof(code));
             if (!group_scale_overflowed(code, st)) continue;
             const int64_t c0 = b * g;
-            const float amax = amax_from_bits(amax_bits_ref(row_in(r) + c0, std::min<int64_t>(g, cols - c0)));
+            const float amax =
+                amax_from_bits(amax_bits_ref(row_in(r) + c0, std::min<int64_t>(g, cols - c0)));
             return make_error(ErrorCode::kInvalidArgument,
                               "{}: the scale of group {} of row {} (amax {}) overflows the {} "
                               "scale type; use BF16 scales or a wider format",
@@ -474,8 +475,7 @@ Status dequantize_matrix_with(const RowKernels& k, const QuantizedMatrix& q, flo
         for (int64_t tc = 0; tc < tile_cols; ++tc) {
           const int64_t c0 = tc * kFp8BlockTile;
           const float scale = q.scales[(r / kFp8BlockTile) * tile_cols + tc];
-          k.dequantize_fp8(src + c0, std::min(kFp8BlockTile, cols - c0), scale, spec.fp8,
-                           dst + c0);
+          k.dequantize_fp8(src + c0, std::min(kFp8BlockTile, cols - c0), scale, spec.fp8, dst + c0);
         }
         break;
       }

@@ -20,7 +20,9 @@ QuantizedMatrix quantize_or_die(const std::vector<float>& x, int64_t rows, int64
   EXPECT_TRUE(q.ok()) << q.error().to_string();
   auto r = quantize_matrix_ref(x.data(), rows, cols, spec);
   EXPECT_TRUE(r.ok()) << r.error().to_string();
-  if (q.ok() && r.ok()) EXPECT_EQ(q->data, r->data);
+  if (q.ok() && r.ok()) {
+    EXPECT_EQ(q->data, r->data);
+  }
   return q.ok() ? std::move(q).value() : QuantizedMatrix{};
 }
 
@@ -127,7 +129,8 @@ TEST(BlockLayout, Uint4ZeroPointAndPadding) {
   // codes = rne(x / 0.5) + 4 = i; the padding zeros get code 4 = the zero point.
   std::vector<float> x(16);
   for (int i = 0; i < 16; ++i) x[i] = static_cast<float>(i) / 2.0f - 2.0f;
-  const QuantizedMatrix q = quantize_or_die(x, 1, 16, spec_with_group(QuantFormat::UINT4_GROUP, 32));
+  const QuantizedMatrix q =
+      quantize_or_die(x, 1, 16, spec_with_group(QuantFormat::UINT4_GROUP, 32));
   EXPECT_EQ(q.padded_cols, 32);
   ASSERT_EQ(q.data.size(), sizeof(BlockUint4<32>));
   const auto b = block_at<BlockUint4<32>>(q, 0, 0);
@@ -178,7 +181,8 @@ TEST(BlockLayout, Mxfp8CodesAndSaturation) {
 TEST(BlockLayout, Fp8PerTensorCodesAndScale) {
   // amax 448 -> scale 448 / 448 = 1; -224 = -1.75 * 2^7 -> 1.1110.110 = 0xF6.
   const std::vector<float> x = {448.0f, -224.0f, 1.0f, 0.0f};
-  const QuantizedMatrix q = quantize_or_die(x, 2, 2, default_quant_spec(QuantFormat::FP8_PER_TENSOR));
+  const QuantizedMatrix q =
+      quantize_or_die(x, 2, 2, default_quant_spec(QuantFormat::FP8_PER_TENSOR));
   ASSERT_EQ(q.scales.size(), 1u);
   EXPECT_EQ(q.scales[0], 1.0f);
   EXPECT_EQ(q.data, (std::vector<uint8_t>{0x7E, 0xF6, 0x38, 0x00}));

@@ -1,7 +1,6 @@
-// Round-trip quality of every quantized format: the relative RMS error of quantize ->
-// dequantize on Gaussian and heavy-tailed (Student-t, outlier channels) weights stays inside a
-// named per-format budget and is never suspiciously zero; rows whose length is not a multiple
-// of the group keep the same quality, and padding never reaches the output.
+// Round-trip quality of every format: quantize -> dequantize error on Gaussian and heavy-tailed
+// weights stays inside a named per-format budget (and is not suspiciously small); padded groups
+// keep that quality, and padding never reaches the output.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -17,7 +16,7 @@ namespace qforge {
 namespace {
 
 // Relative RMS error budgets, sqrt(sum (x - x')^2 / sum x^2), measured on [256, 1024] matrices
-// (seeded, 2026-05 measurements in the comments of docs/FORMATS.md) and set at about 1.25x the
+// (seeded; the measured values are tabulated in docs/FORMATS.md) and set at about 1.25x the
 // measurement: a broken recipe (wrong rounding, a scale off by one exponent) moves the error by
 // far more than the margin, and an error below budget / 4 means the format is not quantizing.
 struct Budget {
@@ -129,8 +128,8 @@ TEST(QuantizeError, HeavyTailedWithinBudget) {
     const QuantSpec spec = default_quant_spec(f);
     const std::vector<float> y = round_trip(x, kRows, kCols, spec);
     ASSERT_EQ(y.size(), x.size());
-    expect_within_budget(relative_rms_error(x.data(), y.data(), kRows * kCols),
-                         budget_for(f).heavy, f, "heavy");
+    expect_within_budget(relative_rms_error(x.data(), y.data(), kRows * kCols), budget_for(f).heavy,
+                         f, "heavy");
   }
 }
 

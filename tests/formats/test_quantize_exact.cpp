@@ -1,12 +1,13 @@
 // The Highway quantization kernels (quantize_matrix, quantize_row_*) equal the scalar reference
 // (quantize_matrix_ref, *_ref) BIT FOR BIT on every SIMD target this binary has and this CPU
 // runs: codes, scales and dequantized floats, for random odd shapes and real-model shapes.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <bit>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -78,8 +79,8 @@ void expect_bit_exact(const std::vector<float>& x, int64_t rows, int64_t cols,
                    << d % ref.row_bytes << ") simd=" << int{got->data[d]}
                    << " ref=" << int{ref.data[d]};
   ASSERT_EQ(got->scales.size(), ref.scales.size()) << where;
-  const int64_t s = first_difference(got->scales.data(), ref.scales.data(),
-                                     ref.scales.size() * sizeof(float));
+  const int64_t s =
+      first_difference(got->scales.data(), ref.scales.data(), ref.scales.size() * sizeof(float));
   ASSERT_EQ(s, -1) << where << ": scale " << s / 4;
   ASSERT_EQ(std::bit_cast<uint32_t>(got->tensor_scale), std::bit_cast<uint32_t>(ref.tensor_scale))
       << where;
@@ -94,14 +95,14 @@ void expect_bit_exact(const std::vector<float>& x, int64_t rows, int64_t cols,
 
 void check_all_targets(const std::vector<float>& x, int64_t rows, int64_t cols,
                        const QuantSpec& spec) {
-  const std::string shape = "[" + std::to_string(rows) + ", " + std::to_string(cols) + "]";
+  const std::string shape = fmt::format("[{}, {}]", rows, cols);
   auto ref = quantize_matrix_ref(x.data(), rows, cols, spec);
   ASSERT_TRUE(ref.ok()) << quant_spec_name(spec) << shape << ": " << ref.error().to_string();
   std::vector<float> ref_out(static_cast<size_t>(rows * cols));
   ASSERT_TRUE(dequantize_matrix_ref(*ref, ref_out.data()).ok());
   for (const SimdTarget& t : simd_targets()) {
     ScopedSimdTarget scope(t.bits);
-    const std::string where = "target " + t.name + ", " + quant_spec_name(spec) + " " + shape;
+    const std::string where = fmt::format("target {}, {} {}", t.name, quant_spec_name(spec), shape);
     ASSERT_EQ(simd_dispatch_target_name(), t.name);
     expect_bit_exact(x, rows, cols, spec, *ref, ref_out, where);
   }
@@ -110,9 +111,9 @@ void check_all_targets(const std::vector<float>& x, int64_t rows, int64_t cols,
 TEST(QuantizeSimd, TargetsListedAndDispatchFollowsScope) {
   const std::vector<SimdTarget> targets = simd_targets();
   ASSERT_FALSE(targets.empty());
-  std::string names;
-  for (const SimdTarget& t : targets) names += t.name + " ";
-  std::printf("[          ] SIMD targets compiled and supported: %s\n", names.c_str());
+  std::printf("[          ] SIMD targets compiled and supported:");
+  for (const SimdTarget& t : targets) std::printf(" %s", t.name.c_str());
+  std::printf("\n");
   const std::string best = simd_dispatch_target_name();
   EXPECT_EQ(best, targets.front().name);
   {
@@ -149,9 +150,28 @@ TEST(QuantizeExact, RealModelShapeEveryTarget) {
   }
 }
 
+TEST(QuantizeExact, ParallelRowsMatchReference) {
+  // [1100, 1031] = 1.13M elements: large enough for the threaded row loop (on the best target;
+  // the row kernels themselves are covered on every target above).
+  const int64_t rows = 1100;
+  const int64_t cols = 1031;
+  const std::vector<float> x = gaussian(rows * cols, 5);
+  for (QuantFormat f : {QuantFormat::INT4_GROUP, QuantFormat::NVFP4, QuantFormat::FP8_PER_TENSOR,
+                        QuantFormat::FP8_BLOCK128, QuantFormat::MXFP4}) {
+    const QuantSpec spec = default_quant_spec(f);
+    auto ref = quantize_matrix_ref(x.data(), rows, cols, spec);
+    ASSERT_TRUE(ref.ok());
+    std::vector<float> ref_out(x.size());
+    ASSERT_TRUE(dequantize_matrix_ref(*ref, ref_out.data()).ok());
+    expect_bit_exact(x, rows, cols, spec, *ref, ref_out,
+                     fmt::format("{} [{}, {}], threaded", quant_spec_name(spec), rows, cols));
+  }
+}
+
 TEST(QuantizeExact, MultiTileFp8Block128EveryTarget) {
   // 3 x 3 tiles, the last row and column of tiles partial.
-  check_all_targets(gaussian(300 * 260, 7), 300, 260, default_quant_spec(QuantFormat::FP8_BLOCK128));
+  check_all_targets(gaussian(300 * 260, 7), 300, 260,
+                    default_quant_spec(QuantFormat::FP8_BLOCK128));
 }
 
 TEST(QuantizeExact, ZerosAndTinyValuesEveryTarget) {
@@ -201,8 +221,8 @@ std::vector<float> codec_sweep(ScalarFormat fp8) {
 }
 
 TEST(QuantizeExact, Fp8CodecSweepEveryTarget) {
-  for (ScalarFormat fp8 : {ScalarFormat::E4M3FN, ScalarFormat::E4M3FNUZ, ScalarFormat::E5M2,
-                           ScalarFormat::E5M2FNUZ}) {
+  for (ScalarFormat fp8 :
+       {ScalarFormat::E4M3FN, ScalarFormat::E4M3FNUZ, ScalarFormat::E5M2, ScalarFormat::E5M2FNUZ}) {
     const std::vector<float> x = codec_sweep(fp8);
     const int64_t n = static_cast<int64_t>(x.size());
     std::vector<uint8_t> ref(x.size());

@@ -46,8 +46,7 @@ TEST(QuantizeValidation, NonFiniteWeightsNameTheFirstBadElement) {
     for (QuantFormat f : all_quant_formats()) {
       for (const Path& p : kPaths) {
         const std::string where = std::string(p.name) + " " + quant_format_info(f).name;
-        expect_error(p.fn(x.data(), rows, cols, default_quant_spec(f)),
-                     ErrorCode::kInvalidArgument,
+        expect_error(p.fn(x.data(), rows, cols, default_quant_spec(f)), ErrorCode::kInvalidArgument,
                      {p.name, "(row 3, col 17)", std::string("is ") + name, "non-finite"}, where);
       }
     }
@@ -136,8 +135,7 @@ TEST(QuantizeValidation, InconsistentMatrixIsRejectedByDequantize) {
   truncated.data.resize(truncated.data.size() - 1);
   auto st = dequantize_matrix(truncated, out.data());
   ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.error().to_string().find("data bytes"), std::string::npos)
-      << st.error().to_string();
+  EXPECT_NE(st.error().to_string().find("data bytes"), std::string::npos) << st.error().to_string();
   EXPECT_FALSE(dequantize_matrix_ref(truncated, out.data()).ok());
 
   QuantizedMatrix wrong_cols = *q;

@@ -15,7 +15,8 @@ struct SimdTarget {
 };
 
 // Targets compiled into qforge and supported by this CPU, best first. Never empty: the
-// baseline target (EMU128 on x86-64 builds without -march) is always compiled and supported.
+// baseline target (SCALAR with GCC < 12.3, else EMU128, on x86-64 builds without -march) is
+// always compiled and supported. Inside a ScopedSimdTarget it lists only the pinned target.
 std::vector<SimdTarget> simd_targets();
 
 // Name of the target runtime dispatch picks right now (honours a ScopedSimdTarget).

@@ -12,7 +12,8 @@ namespace qforge {
 // (bits 0..3) and element 2i+1 in its HIGH nibble (bits 4..7).
 //   qs[i] = (code[2i] & 0xF) | (code[2i+1] << 4)
 // A row whose length is not a multiple of the block size is padded with zeros up to a whole
-// block; the padding quantizes to code 0 and dequantization never returns it.
+// block; the padding quantizes like any 0.0 (code 0; the zero point for UINT4) and
+// dequantization never returns it.
 
 // INT4 symmetric group of G elements (W4A16 RTN / AWQ / GPTQ without zero point).
 //   bytes [0, 2)        scale: F16 or BF16 bits (QuantSpec::scale_type), little-endian

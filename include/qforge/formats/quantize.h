@@ -80,11 +80,9 @@ float row_amax_ref(const float* x, int64_t n);
 // codes[i] = encode_fp8(x[i] / scale, satfinite); fp8 is E4M3FN, E4M3FNUZ, E5M2 or E5M2FNUZ.
 // x: [n], codes: [n].
 void quantize_row_fp8(const float* x, int64_t n, float scale, ScalarFormat fp8, uint8_t* codes);
-void quantize_row_fp8_ref(const float* x, int64_t n, float scale, ScalarFormat fp8,
-                          uint8_t* codes);
+void quantize_row_fp8_ref(const float* x, int64_t n, float scale, ScalarFormat fp8, uint8_t* codes);
 // out[i] = decode_fp8(codes[i]) * scale.
-void dequantize_row_fp8(const uint8_t* codes, int64_t n, float scale, ScalarFormat fp8,
-                        float* out);
+void dequantize_row_fp8(const uint8_t* codes, int64_t n, float scale, ScalarFormat fp8, float* out);
 void dequantize_row_fp8_ref(const uint8_t* codes, int64_t n, float scale, ScalarFormat fp8,
                             float* out);
 
@@ -94,16 +92,18 @@ void quantize_row_int8_ref(const float* x, int64_t n, float scale, int8_t* codes
 void dequantize_row_int8(const int8_t* codes, int64_t n, float scale, float* out);
 void dequantize_row_int8_ref(const int8_t* codes, int64_t n, float scale, float* out);
 
-// Symmetric INT4 groups of `group_size` (even) values; blocks: ceil(n / g) * int4_block_bytes(g)
-// bytes laid out as BlockInt4<g>. Scale recipe: docs/FORMATS.md "INT4_GROUP".
+// Symmetric INT4 groups of g = `group_size` values (even, >= 2; anything else is a programmer
+// error caught by QF_CHECK); blocks: ceil(n / g) * int4_block_bytes(g) bytes laid out as
+// BlockInt4<g>. Scale recipe: docs/FORMATS.md "INT4_GROUP". The SIMD kernels need g to be a
+// multiple of the vector length (every power of two >= 16 is) and use the reference otherwise.
 void quantize_row_int4(const float* x, int64_t n, int group_size, ScaleType scale_type,
                        uint8_t* blocks);
 void quantize_row_int4_ref(const float* x, int64_t n, int group_size, ScaleType scale_type,
                            uint8_t* blocks);
 void dequantize_row_int4(const uint8_t* blocks, int64_t n, int group_size, ScaleType scale_type,
                          float* out);
-void dequantize_row_int4_ref(const uint8_t* blocks, int64_t n, int group_size,
-                             ScaleType scale_type, float* out);
+void dequantize_row_int4_ref(const uint8_t* blocks, int64_t n, int group_size, ScaleType scale_type,
+                             float* out);
 
 // Asymmetric UINT4 groups; blocks: ceil(n / g) * uint4_block_bytes(g) bytes (BlockUint4<g>).
 void quantize_row_uint4(const float* x, int64_t n, int group_size, ScaleType scale_type,
@@ -121,8 +121,7 @@ float nvfp4_tensor_scale(float tensor_amax);
 void quantize_row_nvfp4(const float* x, int64_t n, float tensor_scale, BlockNvfp4* blocks);
 void quantize_row_nvfp4_ref(const float* x, int64_t n, float tensor_scale, BlockNvfp4* blocks);
 void dequantize_row_nvfp4(const BlockNvfp4* blocks, int64_t n, float tensor_scale, float* out);
-void dequantize_row_nvfp4_ref(const BlockNvfp4* blocks, int64_t n, float tensor_scale,
-                              float* out);
+void dequantize_row_nvfp4_ref(const BlockNvfp4* blocks, int64_t n, float tensor_scale, float* out);
 
 // MXFP4; blocks: [ceil(n / 32)].
 void quantize_row_mxfp4(const float* x, int64_t n, BlockMxfp4* blocks);

@@ -1,0 +1,134 @@
+// Implementation of the internal reader helpers declared in io_util.h.
+#include "io/io_util.h"
+
+#include <unordered_set>
+
+namespace qforge::io_detail {
+
+Status check_json_depth(std::string_view text, std::string_view file, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > max_depth) {
+        return make_error(ErrorCode::kFormat,
+                          "{}: JSON nests deeper than {} levels at byte {} (expected a flat "
+                          "document; hostile or corrupt file?)",
+                          file, max_depth, i);
+      }
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return ok_status();
+}
+
+std::string printable(std::string_view text, size_t max) {
+  std::string out;
+  for (size_t i = 0; i < text.size() && i < max; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("\\x{:02x}", c);
+    }
+  }
+  if (text.size() > max) out += "...";
+  return out;
+}
+
+}  // namespace qforge::io_detail
+
+namespace qforge::io_detail {
+
+Result<nlohmann::json> parse_json_strict(std::string_view text, std::string_view file) {
+  QF_TRY(check_json_depth(text, file));
+  // One set of keys per open object; a key seen twice in the same object is an error (readers
+  // disagree on which copy wins, which hides tampering).
+  std::vector<std::unordered_set<std::string>> open_objects;
+  std::string duplicate;
+  auto callback = [&](int /*depth*/, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    if (event == E::object_start) {
+      open_objects.emplace_back();
+    } else if (event == E::object_end) {
+      if (!open_objects.empty()) open_objects.pop_back();
+    } else if (event == E::key && !open_objects.empty() && parsed.is_string()) {
+      const auto& key = parsed.get_ref<const std::string&>();
+      if (!open_objects.back().insert(key).second && duplicate.empty()) duplicate = key;
+    }
+    return true;
+  };
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(text.begin(), text.end(), callback);
+  } catch (const nlohmann::json::exception& e) {
+    return make_error(ErrorCode::kFormat, "{}: malformed JSON: {}", file, e.what());
+  }
+  if (!duplicate.empty()) {
+    return make_error(ErrorCode::kFormat,
+                      "{}: key '{}' appears twice in one JSON object (expected unique keys; "
+                      "corrupt or tampered file?)",
+                      file, printable(duplicate));
+  }
+  return doc;
+}
+
+const char* json_type_name(const nlohmann::json& value) {
+  return value.type_name();
+}
+
+Result<int64_t> json_to_int64(const nlohmann::json& value, std::string_view file,
+                              std::string_view field) {
+  if (value.is_number_unsigned()) {
+    const auto v = value.get<uint64_t>();
+    if (v <= static_cast<uint64_t>(INT64_MAX)) return static_cast<int64_t>(v);
+  } else if (value.is_number_integer()) {
+    return value.get<int64_t>();
+  }
+  return make_error(ErrorCode::kFormat, "{}: {} = {} is not an integer (got a {}{})", file, field,
+                    printable(value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)),
+                    json_type_name(value), value.is_number_unsigned() ? " above 2^63" : "");
+}
+
+Result<uint64_t> json_to_uint64(const nlohmann::json& value, std::string_view file,
+                                std::string_view field) {
+  if (value.is_number_unsigned()) return value.get<uint64_t>();
+  if (value.is_number_integer() && value.get<int64_t>() >= 0) {
+    return static_cast<uint64_t>(value.get<int64_t>());
+  }
+  return make_error(ErrorCode::kFormat, "{}: {} = {} is not a non-negative integer (got a {})",
+                    file, field,
+                    printable(value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)),
+                    json_type_name(value));
+}
+
+}  // namespace qforge::io_detail
+
+#include "qforge/core/mmap_file.h"
+
+namespace qforge::io_detail {
+
+Result<std::string> read_text_file(const std::filesystem::path& path, uint64_t max_bytes) {
+  QF_ASSIGN_OR_RETURN(MmapFile file, MmapFile::open(path));
+  if (file.size() > max_bytes) {
+    return make_error(ErrorCode::kFormat,
+                      "{}: file has {} bytes, more than the {} expected for this kind of file "
+                      "(wrong file?)",
+                      path.string(), file.size(), max_bytes);
+  }
+  return std::string(reinterpret_cast<const char*>(file.data()), file.size());
+}
+
+}  // namespace qforge::io_detail

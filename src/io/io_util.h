@@ -1,0 +1,113 @@
+// Internal helpers shared by the checkpoint readers: a bounds-checked little-endian byte reader
+// whose errors name the file, the field and the offset, and a JSON nesting-depth guard that runs
+// before nlohmann::json builds a document from untrusted text.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "qforge/core/error.h"
+
+namespace qforge::io_detail {
+
+// JSON documents from files may nest at most this deep (real configs nest 3-4 levels).
+inline constexpr int kMaxJsonDepth = 64;
+
+// Scans `text` without building anything and fails if brackets nest deeper than `max_depth`
+// (strings and escapes are skipped, so '[' inside a string does not count).
+Status check_json_depth(std::string_view text, std::string_view file,
+                        int max_depth = kMaxJsonDepth);
+
+class ByteReader {
+ public:
+  ByteReader(std::span<const std::byte> bytes, std::string_view file)
+      : bytes_(bytes), file_(file) {}
+
+  uint64_t pos() const { return pos_; }
+  uint64_t size() const { return bytes_.size(); }
+  uint64_t remaining() const { return bytes_.size() - pos_; }
+  std::string_view file() const { return file_; }
+
+  // Fails (naming `field`) unless `n` more bytes are available.
+  Status need(uint64_t n, std::string_view field) const {
+    if (n > remaining()) {
+      return make_error(ErrorCode::kFormat,
+                        "{}: {} needs {} bytes at offset {} but only {} remain (the file has {} "
+                        "bytes; truncated or corrupt?)",
+                        file_, field, n, pos_, remaining(), size());
+    }
+    return ok_status();
+  }
+
+  Result<std::span<const std::byte>> take(uint64_t n, std::string_view field) {
+    QF_TRY(need(n, field));
+    auto out = bytes_.subspan(pos_, n);
+    pos_ += n;
+    return out;
+  }
+
+  template <typename T>
+  Result<T> read(std::string_view field) {
+    QF_TRY(need(sizeof(T), field));
+    T value;
+    std::memcpy(&value, bytes_.data() + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return value;
+  }
+
+  Status seek(uint64_t pos, std::string_view field) {
+    if (pos > size()) {
+      return make_error(ErrorCode::kFormat,
+                        "{}: {} at offset {} is past the end of the file ({} bytes)", file_, field,
+                        pos, size());
+    }
+    pos_ = pos;
+    return ok_status();
+  }
+
+ private:
+  std::span<const std::byte> bytes_;
+  std::string_view file_;
+  uint64_t pos_ = 0;
+};
+
+// Shortens arbitrary file text for an error message: at most `max` bytes, non-printable bytes
+// shown as \xNN.
+std::string printable(std::string_view text, size_t max = 64);
+
+}  // namespace qforge::io_detail
+
+#include <nlohmann/json.hpp>
+
+namespace qforge::io_detail {
+
+// Parses untrusted JSON: bounded nesting depth, duplicate keys in any object rejected (naming
+// the key), syntax errors reported with the byte position. `file` names the file in errors.
+Result<nlohmann::json> parse_json_strict(std::string_view text, std::string_view file);
+
+// A JSON value's type for messages: "string", "number", "object", ...
+const char* json_type_name(const nlohmann::json& value);
+
+// Reads an integer JSON value into int64 (rejecting floats, bools, out-of-range numbers).
+// `field` names it in errors.
+Result<int64_t> json_to_int64(const nlohmann::json& value, std::string_view file,
+                              std::string_view field);
+// Reads a non-negative integer JSON value into uint64.
+Result<uint64_t> json_to_uint64(const nlohmann::json& value, std::string_view file,
+                                std::string_view field);
+
+}  // namespace qforge::io_detail
+
+#include <filesystem>
+
+namespace qforge::io_detail {
+
+// Reads a small text file (config.json, an index) whole; files over `max_bytes` are an error
+// naming the file.
+Result<std::string> read_text_file(const std::filesystem::path& path, uint64_t max_bytes);
+
+}  // namespace qforge::io_detail
