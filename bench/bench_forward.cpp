@@ -96,17 +96,21 @@ void BM_GemvF32(benchmark::State& state) {
 }
 BENCHMARK(BM_GemvF32)->Args({8192, 2048})->UseRealTime();
 
-// Small batches: m rows of x through W BF16 [2048, 2048] by each path (crossover).
+// Batches: m rows of x through W BF16 [8192, 2048] (gate_proj of the 1B preset, weights from
+// DRAM) by each path: 1 = GEMV, 2 = tiled GEMV, 3 = F32 tiles + OpenBLAS sgemm.
 void BM_MatmulBf16Path(benchmark::State& state) {
   const int64_t m = state.range(0);
   const auto path = static_cast<cpu::MatmulPath>(state.range(1));
-  const int64_t rows = 2048;
+  const int64_t rows = 8192;
   const int64_t cols = 2048;
-  const auto w = random_bf16(rows * cols);
+  const int64_t copies = std::max<int64_t>(1, kStreamBytes / (rows * cols * 2));
+  const auto w = random_bf16(copies * rows * cols);
   const auto x = random_f32(m * cols);
   std::vector<float> y(static_cast<size_t>(m * rows));
-  const cpu::WeightView view{w.data(), DType::BF16, rows, cols, cols};
+  int64_t i = 0;
   for (auto _ : state) {
+    const cpu::WeightView view{w.data() + (i++ % copies) * rows * cols, DType::BF16, rows, cols,
+                               cols};
     cpu::matmul(view, x.data(), m, y.data(), path);
     benchmark::DoNotOptimize(y.data());
   }
@@ -116,6 +120,7 @@ void BM_MatmulBf16Path(benchmark::State& state) {
 BENCHMARK(BM_MatmulBf16Path)
     ->ArgsProduct({{2, 4, 8, 16, 64, 256},
                    {static_cast<int>(cpu::MatmulPath::kGemv),
+                    static_cast<int>(cpu::MatmulPath::kTiled),
                     static_cast<int>(cpu::MatmulPath::kSgemm)}})
     ->UseRealTime();
 

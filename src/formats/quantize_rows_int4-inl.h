@@ -44,16 +44,14 @@ HWY_INLINE void EncodeGroupScales(VF scale, ScaleType st, VU& code, VF& value) {
 }
 
 // Encodes g values p (g % Lanes == 0) with the 4-bit code function enc(v) -> VU into qs.
+// One PackNibbles per vector: measured faster here than PackNibbles2's cross-vector split
+// (bench_quantize, INT4 g128 on AVX3: 3.4 vs 3.7 ms per 64 MiB).
 template <class Enc>
 HWY_INLINE void EncodeNibbleGroup(const float* HWY_RESTRICT p, size_t g, const Enc& enc,
                                   uint8_t* HWY_RESTRICT qs) {
   const DF df;
   const size_t N = hn::Lanes(df);
-  size_t i = 0;
-  for (; i + 2 * N <= g; i += 2 * N) {
-    PackNibbles2(enc(hn::LoadU(df, p + i)), enc(hn::LoadU(df, p + i + N)), qs + i / 2);
-  }
-  if (i < g) PackNibbles(enc(hn::LoadU(df, p + i)), qs + i / 2);
+  for (size_t i = 0; i < g; i += N) PackNibbles(enc(hn::LoadU(df, p + i)), qs + i / 2);
 }
 
 // Quantizes `count` <= Lanes consecutive symmetric INT4 groups p: [count, g] into blocks.

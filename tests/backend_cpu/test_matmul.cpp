@@ -56,6 +56,17 @@ TEST(Matmul, SgemmPathMatchesRefOnEveryTarget) {
   }
 }
 
+TEST(Matmul, TiledPathMatchesRefOnEveryTarget) {
+  for (const SimdTarget& target : simd_targets()) {
+    ScopedSimdTarget scope(target.bits);
+    for (DType dtype : {DType::F32, DType::F16, DType::BF16}) {
+      for (Shape2 s : {Shape2{7, 3}, Shape2{300, 64}, Shape2{513, 172}, Shape2{70, 4100}}) {
+        for (int64_t m : {1, 5, 8, 33}) check(dtype, s, m, MatmulPath::kTiled, target.name);
+      }
+    }
+  }
+}
+
 TEST(Matmul, AutoPathAndThreadCountsAgree) {
   const auto w = make_weights(DType::BF16, 96 * 80, 7);
   const WeightView view{w.data(), DType::BF16, 96, 80, 80};

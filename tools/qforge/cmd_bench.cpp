@@ -66,6 +66,13 @@ void run_bench(BenchArgs& a) {
       "decode / limit:                  %9.1f %%  (decode streams weights at %.2f GB/s; "
       "a read of the mmapped weights alone: %.2f GB/s)\n",
       100 * r.decode_fraction_of_bound, r.effective_decode_gbps, r.weights_read_gbps);
+  const double budget = static_cast<double>(r.weight_bytes + r.kv_cache_bytes_used);
+  std::printf(
+      "peak RSS:                        %9.3f GB  = %.3f x (weights %.3f GB + KV cache "
+      "%.4f GB)\n",
+      static_cast<double>(r.peak_rss_bytes) / 1e9,
+      budget > 0 ? static_cast<double>(r.peak_rss_bytes) / budget : 0.0,
+      static_cast<double>(r.weight_bytes) / 1e9, static_cast<double>(r.kv_cache_bytes_used) / 1e9);
 }
 
 }  // namespace

@@ -43,7 +43,15 @@ struct ForwardBenchResult {
   double decode_fraction_of_bound = 0;
   double weights_read_gbps = 0;      // the probe over the model's own (mmapped) weights
   double effective_decode_gbps = 0;  // decode_weight_bytes * decode tok/s
+  // Memory: the process's peak RSS (VmHWM) after prefill and decode, before the bandwidth probe
+  // allocates its buffer, against the model's weight bytes (mmapped) plus the KV cache used.
+  uint64_t peak_rss_bytes = 0;
+  uint64_t weight_bytes = 0;
+  uint64_t kv_cache_bytes_used = 0;
 };
+
+// VmHWM of this process from /proc/self/status (0 where unavailable).
+uint64_t peak_rss_bytes();
 
 // Warms the model up (one prefill touches every weight page), then times prefill of a random
 // prompt and greedy decode of `decode_tokens` tokens, `repeats` times each, and measures the

@@ -82,7 +82,12 @@ HWY_INLINE void GemvRowsM(const WT* w, size_t row_stride, size_t k, size_t row_b
     for (size_t r = row_begin; r < row_end; ++r) y[r] = DotRow1(w + r * row_stride, x, k);
     return;
   }
+  // 16 accumulators + 8 operands need AVX-512's 32 vector registers; AVX2 has 16.
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+  constexpr int kR = kM >= 3 ? 4 : 2;
+#else
   constexpr int kR = 2;
+#endif
   size_t r = row_begin;
   for (; r + kR <= row_end; r += kR) {
     GemvTile<kR, kM>(w + r * row_stride, row_stride, k, x, y + r, ldy);

@@ -54,6 +54,30 @@ void matmul_gemv(const WeightView& w, const float* x, int64_t m, float* y) {
   });
 }
 
+// Weight rows per tile of the tiled path: about 256 KB of weights (a quarter of a 1 MB L2),
+// a multiple of 4, between 16 and 256. Depends only on the matrix shape: results do not depend
+// on the thread count.
+int64_t tiled_rows(const WeightView& w) {
+  const int64_t row_bytes = std::max<int64_t>(1, w.cols * dtype_size(w.dtype));
+  return std::clamp<int64_t>((int64_t{256} << 10) / row_bytes / 4 * 4, 16, 256);
+}
+
+void matmul_tiled(const WeightView& w, const float* x, int64_t m, float* y) {
+  const int64_t tile = tiled_rows(w);
+  const int64_t n_tiles = (w.rows + tile - 1) / tile;
+  const int64_t grain =
+      std::max<int64_t>(1, kSgemmGrainMacs / std::max<int64_t>(1, m * tile * w.cols));
+  parallel_for(0, n_tiles, grain, [&](int64_t t_begin, int64_t t_end) {
+    for (int64_t t = t_begin; t < t_end; ++t) {
+      const int64_t r0 = t * tile;
+      const int64_t r1 = std::min(w.rows, r0 + tile);
+      for (int64_t i = 0; i < m; i += 4) {
+        gemv_rows(w, r0, r1, x + i * w.cols, std::min<int64_t>(4, m - i), y + i * w.rows, w.rows);
+      }
+    }
+  });
+}
+
 // OpenBLAS runs single-threaded inside our chunks: we split the output columns ourselves.
 void use_single_threaded_blas() {
   if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
@@ -102,12 +126,15 @@ void matmul(const WeightView& w, const float* x, int64_t m, float* y, MatmulPath
   QF_CHECK(w.row_stride >= w.cols && m >= 0);
   if (m == 0 || w.rows == 0) return;
   if (path == MatmulPath::kAuto) {
-    path = m < kMatmulSgemmMinRows ? MatmulPath::kGemv : MatmulPath::kSgemm;
+    path = m < kMatmulTiledMinRows ? MatmulPath::kGemv : MatmulPath::kTiled;
   }
-  if (path == MatmulPath::kGemv) {
-    matmul_gemv(w, x, m, y);
-  } else {
-    matmul_sgemm(w, x, m, y);
+  switch (path) {
+    case MatmulPath::kGemv:
+      return matmul_gemv(w, x, m, y);
+    case MatmulPath::kTiled:
+      return matmul_tiled(w, x, m, y);
+    default:
+      return matmul_sgemm(w, x, m, y);
   }
 }
 

@@ -1,8 +1,11 @@
 // Dense matrix products of the forward pass: y = x · wᵀ with w an (N, K) row-major weight in
 // F32, F16 or BF16 (read in place, e.g. from an mmapped checkpoint) and x, y in F32.
 // Decode (few rows of x) is memory-bound: a Highway GEMV that streams each weight row once for up
-// to four x rows, multi-threaded over output rows. Prefill (many rows) is compute-bound: tiles of
-// weight rows are converted to F32 and handed to OpenBLAS sgemm, one tile per thread.
+// to four x rows, multi-threaded over output rows. Prefill (many rows) is compute-bound: the same
+// kernel runs on L2-sized tiles of weight rows, each tile loaded once and multiplied with every
+// group of four x rows (4 x 4 register blocks on AVX-512). An OpenBLAS sgemm path (tiles
+// converted to F32) is kept for comparison: with OpenBLAS 0.3.21's Haswell kernels on this
+// machine it was half as fast (docs/PERFORMANCE.md).
 #pragma once
 
 #include <cstdint>
@@ -21,13 +24,15 @@ struct WeightView {
 };
 
 enum class MatmulPath : uint8_t {
-  kAuto,   // GEMV below kMatmulSgemmMinRows rows of x, tiled sgemm from there
-  kGemv,   // the Highway GEMV, x rows in groups of up to 4
-  kSgemm,  // F32 tiles + OpenBLAS sgemm
+  kAuto,   // kGemv below kMatmulTiledMinRows rows of x, kTiled from there
+  kGemv,   // Highway GEMV over all weight rows, x rows in groups of up to 4
+  kTiled,  // Highway GEMV per cache-sized tile of weight rows, every x row per tile
+  kSgemm,  // weight tiles converted to F32 + OpenBLAS sgemm
 };
 
-// The number of x rows from which kAuto uses sgemm (measured: docs/PERFORMANCE.md).
-inline constexpr int64_t kMatmulSgemmMinRows = 8;
+// The number of x rows from which kAuto uses kTiled (each weight tile then serves several
+// groups of x rows from L2; measured: docs/PERFORMANCE.md).
+inline constexpr int64_t kMatmulTiledMinRows = 5;
 
 // y: [m, w.rows] = x: [m, w.cols] · wᵀ. Multi-threaded (parallel_for); called from inside a
 // parallel region it runs on the calling thread only. Sets OpenBLAS to one thread (we split the

@@ -25,8 +25,9 @@ struct DeviceInfo {
 Result<DeviceInfo> device_info(int device = 0);
 
 // Host convenience for tests and tools: copies x: [rows, cols] (host) to the device, quantizes
-// with the kernels of quantize_kernels.cuh and returns the same QuantizedMatrix that quantize_matrix returns.
-// Supports FP8_PER_TENSOR (E4M3FN) and NVFP4; other specs are an kUnsupported error naming them.
+// with the kernels of quantize_kernels.cuh and returns the same QuantizedMatrix that
+// quantize_matrix returns. Supports FP8_PER_TENSOR (E4M3FN) and NVFP4; other specs are an
+// kUnsupported error naming them.
 Result<QuantizedMatrix> quantize_matrix_cuda(const float* x, int64_t rows, int64_t cols,
                                              const QuantSpec& spec);
 
