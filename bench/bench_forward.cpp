@@ -12,23 +12,31 @@
 #include "backend/cpu/matmul.h"
 #include "backend/cpu/vector_ops.h"
 #include "qforge/core/parallel.h"
-#include "qforge/core/rng.h"
 #include "qforge/formats/scalar.h"
 
 namespace qforge {
 namespace {
 
+// Weights: BF16 codes of small values from a cheap generator (hundreds of MB are filled per
+// benchmark; the values only need to be finite and varied).
 std::vector<uint16_t> random_bf16(int64_t n) {
-  Rng rng(1);
   std::vector<uint16_t> v(static_cast<size_t>(n));
-  for (auto& x : v) x = float_to_bf16(static_cast<float>(rng.normal(0, 0.02)));
+  uint64_t state = 0x9E3779B97F4A7C15ULL;
+  for (auto& x : v) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    const float f = static_cast<float>(static_cast<int32_t>(state >> 40) - (1 << 23)) * 2.4e-9f;
+    x = float_to_bf16(f);
+  }
   return v;
 }
 
 std::vector<float> random_f32(int64_t n) {
-  Rng rng(2);
   std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = static_cast<float>(rng.normal(0, 1));
+  uint64_t state = 0xD1B54A32D192ED03ULL;
+  for (auto& x : v) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    x = static_cast<float>(static_cast<int32_t>(state >> 40) - (1 << 23)) * 1.2e-7f;
+  }
   return v;
 }
 

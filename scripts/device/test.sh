@@ -9,13 +9,21 @@ mkdir -p "$out"
 deps=/tmp/qforge-deps
 mkdir -p "$deps"
 for f in .device-deps/*.deb; do dpkg -x "$f" "$deps"; done
-export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
+libdir="$deps/usr/lib/x86_64-linux-gnu"
+# Debian reaches OpenBLAS and cblas.h through update-alternatives links that dpkg -x does not
+# create, so they are named directly; pkg-config reads only the unpacked .pc files, re-rooted.
+export LD_LIBRARY_PATH="$libdir:$libdir/openblas-pthread:${LD_LIBRARY_PATH:-}"
+export PKG_CONFIG_LIBDIR="$libdir/pkgconfig:$deps/usr/share/pkgconfig"
+export PKG_CONFIG_SYSROOT_DIR="$deps"
+blas="$libdir/openblas-pthread/libopenblas.so"
 nvcc_path="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
 
 lscpu | grep -E "Model name|Flags" > "$out/cpu.txt"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv | tee "$out/gpu.txt"
 cmake -S . -B build/device -G Ninja -DCMAKE_BUILD_TYPE=Release -DQFORGE_CUDA=ON \
-  -DCMAKE_CUDA_COMPILER="$nvcc_path" -DCMAKE_PREFIX_PATH="$deps/usr" >"$out/configure.log" 2>&1 \
+  -DCMAKE_CUDA_COMPILER="$nvcc_path" -DCMAKE_PREFIX_PATH="$deps/usr" \
+  -DBLAS_LIBRARIES="$blas" -DLAPACK_LIBRARIES="$blas" \
+  -DCMAKE_CXX_FLAGS="-isystem $deps/usr/include/x86_64-linux-gnu/openblas-pthread" >"$out/configure.log" 2>&1 \
   || { tail -30 "$out/configure.log"; exit 1; }
 cmake --build build/device -j "$(nproc)" >"$out/build.log" 2>&1 || { grep -E "error" -A3 "$out/build.log" | head -60; exit 1; }
 

@@ -10,11 +10,6 @@
 namespace qforge {
 namespace {
 
-Result<std::unique_ptr<WeightMatrix>> matrix(const ModelWeights& w, const std::string& name) {
-  QF_ASSIGN_OR_RETURN(TensorView view, w.get(name));
-  return make_dense_weight_matrix(view, name);
-}
-
 // A 1-D weight (norm, bias) of `expected` elements, widened to F32.
 Result<std::vector<float>> vector_f32(const ModelWeights& w, const std::string& name,
                                       int64_t expected) {
@@ -37,17 +32,25 @@ Result<std::vector<float>> vector_f32(const ModelWeights& w, const std::string& 
 
 }  // namespace
 
-Result<std::shared_ptr<const Model>> Model::create(LoadedModel loaded) {
+Result<std::unique_ptr<WeightMatrix>> dense_weight_matrix_factory(const ModelWeights& weights,
+                                                                  const std::string& name) {
+  QF_ASSIGN_OR_RETURN(TensorView view, weights.get(name));
+  return make_dense_weight_matrix(view, name);
+}
+
+Result<std::shared_ptr<const Model>> Model::create(LoadedModel loaded,
+                                                   const WeightMatrixFactory& factory) {
   QF_TRY(validate_model_config(loaded.config).context("model config"));
   QF_TRY(validate_model_weights(loaded.config, loaded.weights));
   std::shared_ptr<Model> model(new Model());
   model->loaded_ = std::move(loaded);
   const ModelConfig& c = model->loaded_.config;
   const ModelWeights& w = model->loaded_.weights;
+  const auto matrix = [&](const std::string& name) { return factory(w, name); };
 
-  QF_ASSIGN_OR_RETURN(model->embed_tokens_, matrix(w, "model.embed_tokens.weight"));
+  QF_ASSIGN_OR_RETURN(model->embed_tokens_, matrix("model.embed_tokens.weight"));
   if (!c.tie_word_embeddings) {
-    QF_ASSIGN_OR_RETURN(model->lm_head_, matrix(w, "lm_head.weight"));
+    QF_ASSIGN_OR_RETURN(model->lm_head_, matrix("lm_head.weight"));
   }
   QF_ASSIGN_OR_RETURN(model->final_norm_, vector_f32(w, "model.norm.weight", c.hidden_size));
 
@@ -55,13 +58,13 @@ Result<std::shared_ptr<const Model>> Model::create(LoadedModel loaded) {
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     DecoderLayer& l = model->layers_[static_cast<size_t>(i)];
     const std::string p = fmt::format("model.layers.{}.", i);
-    QF_ASSIGN_OR_RETURN(l.q_proj, matrix(w, p + "self_attn.q_proj.weight"));
-    QF_ASSIGN_OR_RETURN(l.k_proj, matrix(w, p + "self_attn.k_proj.weight"));
-    QF_ASSIGN_OR_RETURN(l.v_proj, matrix(w, p + "self_attn.v_proj.weight"));
-    QF_ASSIGN_OR_RETURN(l.o_proj, matrix(w, p + "self_attn.o_proj.weight"));
-    QF_ASSIGN_OR_RETURN(l.gate_proj, matrix(w, p + "mlp.gate_proj.weight"));
-    QF_ASSIGN_OR_RETURN(l.up_proj, matrix(w, p + "mlp.up_proj.weight"));
-    QF_ASSIGN_OR_RETURN(l.down_proj, matrix(w, p + "mlp.down_proj.weight"));
+    QF_ASSIGN_OR_RETURN(l.q_proj, matrix(p + "self_attn.q_proj.weight"));
+    QF_ASSIGN_OR_RETURN(l.k_proj, matrix(p + "self_attn.k_proj.weight"));
+    QF_ASSIGN_OR_RETURN(l.v_proj, matrix(p + "self_attn.v_proj.weight"));
+    QF_ASSIGN_OR_RETURN(l.o_proj, matrix(p + "self_attn.o_proj.weight"));
+    QF_ASSIGN_OR_RETURN(l.gate_proj, matrix(p + "mlp.gate_proj.weight"));
+    QF_ASSIGN_OR_RETURN(l.up_proj, matrix(p + "mlp.up_proj.weight"));
+    QF_ASSIGN_OR_RETURN(l.down_proj, matrix(p + "mlp.down_proj.weight"));
     QF_ASSIGN_OR_RETURN(l.input_norm, vector_f32(w, p + "input_layernorm.weight", c.hidden_size));
     QF_ASSIGN_OR_RETURN(l.post_attention_norm,
                         vector_f32(w, p + "post_attention_layernorm.weight", c.hidden_size));

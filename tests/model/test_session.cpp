@@ -7,6 +7,7 @@
 
 #include "model_test_util.h"
 #include "qforge/core/parallel.h"
+#include "qforge/io/model_loader.h"
 #include "qforge/model/synthetic.h"
 
 namespace qforge {
@@ -92,6 +93,43 @@ TEST_F(SessionTest, BadInputsAreErrorsThatChangeNothing) {
   EXPECT_FALSE(session.forward({}).ok());
   o.context_length = 4096;  // beyond max_position_embeddings (512)
   EXPECT_FALSE(InferenceSession::create(model_, o).ok());
+}
+
+// The plug-in point for other weight formats: a factory whose matrices wrap the dense ones.
+class CountingMatrix final : public WeightMatrix {
+ public:
+  CountingMatrix(std::unique_ptr<WeightMatrix> inner, int* calls)
+      : inner_(std::move(inner)), calls_(calls) {}
+  int64_t rows() const override { return inner_->rows(); }
+  int64_t cols() const override { return inner_->cols(); }
+  std::string format_name() const override { return "counting-" + inner_->format_name(); }
+  uint64_t storage_bytes() const override { return inner_->storage_bytes(); }
+  void matmul(const float* x, int64_t m, float* y) const override {
+    ++*calls_;
+    inner_->matmul(x, m, y);
+  }
+  void row_to_f32(int64_t row, float* out) const override { inner_->row_to_f32(row, out); }
+
+ private:
+  std::unique_ptr<WeightMatrix> inner_;
+  int* calls_;
+};
+
+TEST_F(SessionTest, WeightMatrixFactoryPlugsInAnotherFormat) {
+  int calls = 0;
+  auto loaded = load_model(dir_.string());
+  ASSERT_TRUE(loaded.ok());
+  auto model = Model::create(
+      std::move(loaded).value(),
+      [&](const ModelWeights& w, const std::string& name) -> Result<std::unique_ptr<WeightMatrix>> {
+        QF_ASSIGN_OR_RETURN(auto dense, dense_weight_matrix_factory(w, name));
+        return std::unique_ptr<WeightMatrix>(
+            std::make_unique<CountingMatrix>(std::move(dense), &calls));
+      });
+  ASSERT_TRUE(model.ok()) << model.error().to_string();
+  EXPECT_EQ((*model)->lm_head().format_name(), "counting-bf16");
+  EXPECT_EQ(test::all_logits(*model, ids(5)), test::all_logits(model_, ids(5)));
+  EXPECT_EQ(calls, 2 * 7 + 1);  // 2 layers x 7 projections + the head
 }
 
 TEST_F(SessionTest, ShardedSyntheticCheckpointLoadsTheSameWeights) {

@@ -68,8 +68,8 @@ struct KlDivergenceResult {
   double top1_agreement_stderr = 0;
   double ppl_base = 0;
   double ppl = 0;
-  double ppl_ratio = 0;        // PPL(Q) / PPL(base)
-  double ln_ppl_ratio = 0;     // mean(NLL_Q - NLL_base)
+  double ppl_ratio = 0;     // PPL(Q) / PPL(base)
+  double ln_ppl_ratio = 0;  // mean(NLL_Q - NLL_base)
   double ln_ppl_ratio_stderr = 0;
   int64_t top_k = 0;  // of the base file (0 = full vocabulary)
 };

@@ -41,6 +41,12 @@ class InferenceSession {
   static Result<InferenceSession> create(std::shared_ptr<const Model> model,
                                          SessionOptions options = {});
 
+  // Move-only: a copy would share (and corrupt) the KV cache.
+  InferenceSession(InferenceSession&&) = default;
+  InferenceSession& operator=(InferenceSession&&) = default;
+  InferenceSession(const InferenceSession&) = delete;
+  InferenceSession& operator=(const InferenceSession&) = delete;
+
   // Runs `tokens` at positions [n_past(), n_past() + tokens.size()) and appends them to the KV
   // cache. Errors (nothing is changed): an id outside [0, vocab), or more positions than the
   // context length (the message says how many fit).

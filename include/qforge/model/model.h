@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,11 +31,20 @@ struct DecoderLayer {
   std::vector<float> q_bias, k_bias, v_bias;  // [q_dim] / [kv_dim] when attention_bias
 };
 
+// Builds the WeightMatrix of one linear weight (`name` as in weights.h, e.g.
+// "model.layers.3.mlp.up_proj.weight") from the loaded tensors. The default wraps F32/F16/BF16
+// tensors in place; a quantized checkpoint supplies its own (reading codes and scales by name).
+using WeightMatrixFactory = std::function<Result<std::unique_ptr<WeightMatrix>>(
+    const ModelWeights& weights, const std::string& name)>;
+Result<std::unique_ptr<WeightMatrix>> dense_weight_matrix_factory(const ModelWeights& weights,
+                                                                  const std::string& name);
+
 class Model {
  public:
   // Takes a loaded checkpoint (its memory stays alive with the Model), validates config and
-  // weights, and wraps every matrix. Errors name the tensor and the file.
-  static Result<std::shared_ptr<const Model>> create(LoadedModel loaded);
+  // weights, and wraps every matrix through `factory`. Errors name the tensor and the file.
+  static Result<std::shared_ptr<const Model>> create(
+      LoadedModel loaded, const WeightMatrixFactory& factory = dense_weight_matrix_factory);
   // load_model(path) (HF directory, .safetensors, .gguf, llama2.c .bin), then create().
   static Result<std::shared_ptr<const Model>> load(const std::string& path);
 
