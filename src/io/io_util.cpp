@@ -5,35 +5,6 @@
 
 namespace qforge::io_detail {
 
-Status check_json_depth(std::string_view text, std::string_view file, int max_depth) {
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > max_depth) {
-        return make_error(ErrorCode::kFormat,
-                          "{}: JSON nests deeper than {} levels at byte {} (expected a flat "
-                          "document; hostile or corrupt file?)",
-                          file, max_depth, i);
-      }
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return ok_status();
-}
-
 std::string printable(std::string_view text, size_t max) {
   std::string out;
   for (size_t i = 0; i < text.size() && i < max; ++i) {

@@ -10,17 +10,13 @@
 #include <string_view>
 #include <vector>
 
+#include "core/json_depth.h"
 #include "qforge/core/error.h"
 
 namespace qforge::io_detail {
 
-// JSON documents from files may nest at most this deep (real configs nest 3-4 levels).
-inline constexpr int kMaxJsonDepth = 64;
-
-// Scans `text` without building anything and fails if brackets nest deeper than `max_depth`
-// (strings and escapes are skipped, so '[' inside a string does not count).
-Status check_json_depth(std::string_view text, std::string_view file,
-                        int max_depth = kMaxJsonDepth);
+using ::qforge::check_json_depth;  // core/json_depth.h
+using ::qforge::kMaxJsonDepth;
 
 class ByteReader {
  public:

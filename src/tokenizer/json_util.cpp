@@ -1,34 +1,12 @@
 // Bounded JSON parsing and typed field access for tokenizer files (see json_util.h).
 #include "tokenizer/json_util.h"
 
+#include "core/json_depth.h"
+
 namespace qforge::tokenizer {
 
 Result<Json> parse_json_bounded(std::string_view text, const std::string& source, int max_depth) {
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > max_depth) {
-        return make_error(ErrorCode::kFormat,
-                          "{}: JSON nesting deeper than {} levels at byte {} (tokenizer files "
-                          "need fewer than 10; the file is corrupt or hostile)",
-                          source, max_depth, i);
-      }
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
+  QF_TRY(check_json_depth(text, source, max_depth));
   try {
     return Json::parse(text.begin(), text.end());
   } catch (const Json::exception& e) {

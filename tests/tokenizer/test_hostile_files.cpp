@@ -53,7 +53,7 @@ std::vector<BadFile> bad_tokenizer_json() {
   f.push_back({"vocab_not_object.json", tokenizer_json("[]", "[]"), "model.vocab"});
   f.push_back({"vocab_huge_piece.json",
                tokenizer_json("{\"" + std::string(70000, 'x') + "\": 0}", "[]"), "70000 bytes"});
-  f.push_back({"deep_nesting.json", std::string(100000, '['), "nesting deeper than 64"});
+  f.push_back({"deep_nesting.json", std::string(100000, '['), "nests deeper than 64"});
   f.push_back({"deep_nesting_objects.json",
                tokenizer_json(kVocab, "[]", "",
                               [] {
@@ -63,7 +63,7 @@ std::vector<BadFile> bad_tokenizer_json() {
                                 for (int i = 0; i < 70; ++i) s += "}";
                                 return s + ", ";
                               }()),
-               "nesting deeper than 64"});
+               "nests deeper than 64"});
   f.push_back({"not_json.json", "{ this is not json", "not valid JSON"});
   f.push_back(
       {"truncated.json", tokenizer_json(kVocab, R"(["a b"])").substr(0, 60), "not valid JSON"});

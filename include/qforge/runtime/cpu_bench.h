@@ -37,8 +37,8 @@ struct ForwardBenchResult {
   double prefill_tokens_per_second = 0;
   double decode_tokens_per_second = 0;
   double decode_ms_per_token = 0;
-  uint64_t decode_weight_bytes = 0;  // read per decode step
-  ReadBandwidth bandwidth;
+  uint64_t decode_weight_bytes = 0;           // read per decode step
+  ReadBandwidth bandwidth;                    // the highest probe of the run
   double decode_bound_tokens_per_second = 0;  // bandwidth / decode_weight_bytes
   double decode_fraction_of_bound = 0;
   double weights_read_gbps = 0;      // the probe over the model's own (mmapped) weights
@@ -54,8 +54,10 @@ struct ForwardBenchResult {
 uint64_t peak_rss_bytes();
 
 // Warms the model up (one prefill touches every weight page), then times prefill of a random
-// prompt and greedy decode of `decode_tokens` tokens, `repeats` times each, and measures the
-// bandwidth in between. Errors: prompt + decode longer than the context.
+// prompt and greedy decode of `decode_tokens` tokens, `repeats` times each (best reported),
+// probing the read bandwidth before every decode run and once at the end (highest reported: the
+// bound is conservative when the machine's bandwidth drifts). Errors: prompt + decode longer
+// than the context.
 Result<ForwardBenchResult> run_forward_bench(const std::shared_ptr<const Model>& model,
                                              const ForwardBenchOptions& options);
 

@@ -53,6 +53,8 @@ HWY_INLINE void GemvTile(const WT* HWY_RESTRICT w0, size_t row_stride, size_t k,
   }
 }
 
+constexpr size_t kPrefetchBytes = 2048;
+
 // One weight row against one x row, four column accumulators: the weights are read as a single
 // sequential stream (row after row), which the hardware prefetchers follow best.
 template <typename WT>
@@ -62,6 +64,9 @@ HWY_INLINE float DotRow1(const WT* HWY_RESTRICT w, const float* HWY_RESTRICT x, 
   VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
   size_t j = 0;
   for (; j + 4 * N <= k; j += 4 * N) {
+    // A software prefetch 2 KB ahead of the stream: +5-13% over the hardware prefetchers alone
+    // (docs/PERFORMANCE.md). Past the end of the matrix it is a harmless hint.
+    __builtin_prefetch(reinterpret_cast<const char*>(w + j) + kPrefetchBytes);
     a0 = hn::MulAdd(LoadWeights(df, w + j), hn::LoadU(df, x + j), a0);
     a1 = hn::MulAdd(LoadWeights(df, w + j + N), hn::LoadU(df, x + j + N), a1);
     a2 = hn::MulAdd(LoadWeights(df, w + j + 2 * N), hn::LoadU(df, x + j + 2 * N), a2);
