@@ -84,7 +84,16 @@ HWY_INLINE void GemvRowsM(const WT* w, size_t row_stride, size_t k, size_t row_b
   // Four rows per step for one x row (memory-bound: four weight streams in flight), two rows
   // for two to four x rows (register pressure: kR * kM accumulators plus kM x vectors).
   if constexpr (kM == 1) {
-    for (size_t r = row_begin; r < row_end; ++r) y[r] = DotRow1(w + r * row_stride, x, k);
+    // Two streams per thread: the first and the second half of the rows, alternately.
+    const size_t n = row_end - row_begin;
+    const size_t half = n / 2;
+    for (size_t i = 0; i < half; ++i) {
+      const size_t ra = row_begin + i;
+      const size_t rb = row_begin + half + i;
+      y[ra] = DotRow1(w + ra * row_stride, x, k);
+      y[rb] = DotRow1(w + rb * row_stride, x, k);
+    }
+    for (size_t r = row_begin + 2 * half; r < row_end; ++r) y[r] = DotRow1(w + r * row_stride, x, k);
     return;
   }
   // 16 accumulators + 8 operands need AVX-512's 32 vector registers; AVX2 has 16.
