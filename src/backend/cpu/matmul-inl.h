@@ -93,7 +93,8 @@ HWY_INLINE void GemvRowsM(const WT* w, size_t row_stride, size_t k, size_t row_b
       y[ra] = DotRow1(w + ra * row_stride, x, k);
       y[rb] = DotRow1(w + rb * row_stride, x, k);
     }
-    for (size_t r = row_begin + 2 * half; r < row_end; ++r) y[r] = DotRow1(w + r * row_stride, x, k);
+    for (size_t r = row_begin + 2 * half; r < row_end; ++r)
+      y[r] = DotRow1(w + r * row_stride, x, k);
     return;
   }
   // 16 accumulators + 8 operands need AVX-512's 32 vector registers; AVX2 has 16.
