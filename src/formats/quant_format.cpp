@@ -126,6 +126,22 @@ QuantSpec default_quant_spec(QuantFormat format) {
   return spec;
 }
 
+std::vector<QuantSpec> common_quant_specs() {
+  std::vector<QuantSpec> specs;
+  for (QuantFormat f : all_quant_formats()) {
+    if (is_group_format(f)) {
+      for (int g : {32, 64, 128}) {
+        QuantSpec s = default_quant_spec(f);
+        s.group_size = g;
+        specs.push_back(s);
+      }
+    } else {
+      specs.push_back(default_quant_spec(f));
+    }
+  }
+  return specs;
+}
+
 Status validate_quant_spec(const QuantSpec& spec) {
   const char* name = quant_format_info(spec.format).name;
   if (is_group_format(spec.format)) {

@@ -46,23 +46,6 @@ std::vector<ElementRow> element_rows() {
   return rows;
 }
 
-// The storage formats shown: every format at its default, plus the common INT4 group sizes.
-std::vector<QuantSpec> storage_specs() {
-  std::vector<QuantSpec> specs;
-  for (QuantFormat f : all_quant_formats()) {
-    if (f == QuantFormat::INT4_GROUP || f == QuantFormat::UINT4_GROUP) {
-      for (int g : {32, 64, 128}) {
-        QuantSpec s = default_quant_spec(f);
-        s.group_size = g;
-        specs.push_back(s);
-      }
-    } else {
-      specs.push_back(default_quant_spec(f));
-    }
-  }
-  return specs;
-}
-
 // Parses "70e9", "7e9", "8B", "1.5b", "350M", "70000000000".
 Result<double> parse_param_count(const std::string& text) {
   std::size_t used = 0;
@@ -114,7 +97,7 @@ void run_formats(const std::string& params_text, bool json) {
   if (!params_text.empty()) params = value_or_fail(parse_param_count(params_text));
 
   const auto elements = element_rows();
-  const auto specs = storage_specs();
+  const auto specs = common_quant_specs();
   if (json) {
     nlohmann::ordered_json out;
     out["element_formats"] = nlohmann::json::array();

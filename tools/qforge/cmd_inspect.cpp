@@ -15,22 +15,6 @@
 namespace qforge::cli {
 namespace {
 
-std::vector<QuantSpec> storage_specs() {
-  std::vector<QuantSpec> specs;
-  for (QuantFormat f : all_quant_formats()) {
-    if (f == QuantFormat::INT4_GROUP || f == QuantFormat::UINT4_GROUP) {
-      for (int g : {32, 64, 128}) {
-        QuantSpec s = default_quant_spec(f);
-        s.group_size = g;
-        specs.push_back(s);
-      }
-    } else {
-      specs.push_back(default_quant_spec(f));
-    }
-  }
-  return specs;
-}
-
 // Matrices (2-D tensors) stored in `spec`; norms, biases and other tensors as stored.
 uint64_t memory_in(const CheckpointInfo& info, const QuantSpec& spec) {
   uint64_t total = 0;
@@ -131,7 +115,7 @@ void print_json(const CheckpointInfo& info) {
   }
   out["total_params"] = info.total_params();
   out["memory"] = nlohmann::ordered_json::array();
-  for (const QuantSpec& s : storage_specs()) {
+  for (const QuantSpec& s : common_quant_specs()) {
     out["memory"].push_back({{"format", quant_spec_name(s)},
                              {"bits_per_weight", bits_per_weight(s)},
                              {"bytes", memory_in(info, s)}});
@@ -184,7 +168,7 @@ void print_text(const CheckpointInfo& info) {
   uint64_t stored = 0;
   for (const auto& t : info.tensors) stored += t.nbytes;
   memory.add_row({"as stored", "-", human_bytes(static_cast<double>(stored))});
-  for (const QuantSpec& s : storage_specs()) {
+  for (const QuantSpec& s : common_quant_specs()) {
     memory.add_row({quant_spec_name(s), fmt::format("{:.4g}", bits_per_weight(s)),
                     human_bytes(static_cast<double>(memory_in(info, s)))});
   }

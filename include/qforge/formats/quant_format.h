@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "qforge/core/error.h"
 #include "qforge/formats/scalar.h"
@@ -56,6 +57,9 @@ std::span<const QuantFormat> all_quant_formats();
 
 // Default spec for a format (group size 128 for INT4, the fixed block sizes elsewhere).
 QuantSpec default_quant_spec(QuantFormat format);
+// The specs that tables list (`qforge formats`, `qforge inspect`): every format at its default,
+// plus INT4/UINT4 at group sizes 32, 64 and 128.
+std::vector<QuantSpec> common_quant_specs();
 
 // Parses "fp8", "fp8_per_channel", "fp8_block128", "int8", "int8_per_channel", "int4_g128",
 // "uint4_g64", "nvfp4", "mxfp4", "mxfp8", "bf16", ... Errors name the bad text and list the
