@@ -1,5 +1,6 @@
-// matmul (GEMV and tiled-sgemm paths) against the double-precision oracle for F32, F16 and BF16
-// weights, on every compiled SIMD target, over shapes with vector tails and odd row counts.
+// matmul (GEMV, tiled GEMV and F32-tile sgemm paths) against the double-precision oracle for
+// F32, F16 and BF16 weights, on every compiled SIMD target, over shapes with vector tails and odd
+// row counts.
 #include <gtest/gtest.h>
 
 #include <vector>

@@ -1,6 +1,6 @@
-// The chunking protocol of make_ppl_dataset on a toy tokenizer-free setup (stories260K's
-// tokenizer on short texts): chunk counts, BOS placement, scored positions for every mode, and
-// the errors for datasets too small for one chunk and inconsistent options.
+// The chunking protocol of make_ppl_dataset on short texts (stories260K's tokenizer): chunk
+// counts, BOS placement, scored positions for every mode, and the errors for datasets too small
+// for one chunk and inconsistent options.
 #include <gtest/gtest.h>
 
 #include <filesystem>

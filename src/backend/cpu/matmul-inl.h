@@ -1,6 +1,7 @@
-// Per-target Highway GEMV of matmul.h. One x row (decode): each weight row is one sequential
-// stream with four column accumulators. Two to four x rows: kR = 2 weight rows times kM x rows
-// per step, each weight vector loaded (and widened from F16/BF16) once and used kM times.
+// Per-target Highway GEMV of matmul.h. One x row (decode): each weight row is read front to
+// back with four column accumulators, two row streams per thread. Two to four x rows: kR weight
+// rows times kM x rows per step, each weight vector loaded (and widened from F16/BF16) once
+// and used kM times.
 // Included once per target by matmul.cpp (foreach_target); no include guard on purpose.
 
 #if defined(QFORGE_BACKEND_CPU_MATMUL_INL_H_) == defined(HWY_TARGET_TOGGLE)
@@ -55,8 +56,7 @@ HWY_INLINE void GemvTile(const WT* HWY_RESTRICT w0, size_t row_stride, size_t k,
 
 constexpr size_t kPrefetchBytes = 2048;
 
-// One weight row against one x row, four column accumulators: the weights are read as a single
-// sequential stream (row after row), which the hardware prefetchers follow best.
+// One weight row against one x row, four column accumulators, the row read front to back.
 template <typename WT>
 HWY_INLINE float DotRow1(const WT* HWY_RESTRICT w, const float* HWY_RESTRICT x, size_t k) {
   const DF df;
@@ -64,8 +64,9 @@ HWY_INLINE float DotRow1(const WT* HWY_RESTRICT w, const float* HWY_RESTRICT x, 
   VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
   size_t j = 0;
   for (; j + 4 * N <= k; j += 4 * N) {
-    // A software prefetch 2 KB ahead of the stream: +5-13% over the hardware prefetchers alone
-    // (docs/PERFORMANCE.md). Past the end of the matrix it is a harmless hint.
+    // A software prefetch 2 KB ahead (it also crosses into the next 4 KB page, where the
+    // hardware prefetchers stop): measured +5-13% (docs/PERFORMANCE.md). A hint past the end of
+    // the matrix is harmless.
     __builtin_prefetch(reinterpret_cast<const char*>(w + j) + kPrefetchBytes);
     a0 = hn::MulAdd(LoadWeights(df, w + j), hn::LoadU(df, x + j), a0);
     a1 = hn::MulAdd(LoadWeights(df, w + j + N), hn::LoadU(df, x + j + N), a1);
@@ -81,10 +82,11 @@ HWY_INLINE float DotRow1(const WT* HWY_RESTRICT w, const float* HWY_RESTRICT x, 
 template <int kM, typename WT>
 HWY_INLINE void GemvRowsM(const WT* w, size_t row_stride, size_t k, size_t row_begin,
                           size_t row_end, const float* x, float* y, size_t ldy) {
-  // Four rows per step for one x row (memory-bound: four weight streams in flight), two rows
-  // for two to four x rows (register pressure: kR * kM accumulators plus kM x vectors).
   if constexpr (kM == 1) {
-    // Two streams per thread: the first and the second half of the rows, alternately.
+    // Decode is memory-bound. A core pulls more from DRAM when it feeds two sequential streams:
+    // rows of the first and of the second half of this chunk alternate (measured: 75% instead
+    // of 70% of the read bound when the VM's bandwidth is high; reading four rows in lockstep,
+    // column block by column block, was slower than one row at a time).
     const size_t n = row_end - row_begin;
     const size_t half = n / 2;
     for (size_t i = 0; i < half; ++i) {
@@ -93,10 +95,13 @@ HWY_INLINE void GemvRowsM(const WT* w, size_t row_stride, size_t k, size_t row_b
       y[ra] = DotRow1(w + ra * row_stride, x, k);
       y[rb] = DotRow1(w + rb * row_stride, x, k);
     }
-    for (size_t r = row_begin + 2 * half; r < row_end; ++r)
+    for (size_t r = row_begin + 2 * half; r < row_end; ++r) {
       y[r] = DotRow1(w + r * row_stride, x, k);
+    }
     return;
   }
+  // Two to four x rows: kR weight rows x kM x rows per step, each weight vector widened once
+  // and used kM times (kR * kM accumulators plus kM x vectors in registers).
   // 16 accumulators + 8 operands need AVX-512's 32 vector registers; AVX2 has 16.
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
   constexpr int kR = kM >= 3 ? 4 : 2;
