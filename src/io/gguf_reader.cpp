@@ -15,28 +15,6 @@ namespace {
 using io_detail::ByteReader;
 using io_detail::printable;
 
-size_t value_size(GgufType t) {
-  switch (t) {
-    case GgufType::UINT8:
-    case GgufType::INT8:
-    case GgufType::BOOL:
-      return 1;
-    case GgufType::UINT16:
-    case GgufType::INT16:
-      return 2;
-    case GgufType::UINT32:
-    case GgufType::INT32:
-    case GgufType::FLOAT32:
-      return 4;
-    case GgufType::UINT64:
-    case GgufType::INT64:
-    case GgufType::FLOAT64:
-      return 8;
-    default:
-      return 0;
-  }
-}
-
 Result<std::string> read_string(ByteReader& r, const std::string& field) {
   QF_ASSIGN_OR_RETURN(uint64_t n, r.read<uint64_t>(field + " length"));
   if (n > kGgufMaxStringBytes) {
@@ -76,7 +54,7 @@ Result<GgufValue> read_value(ByteReader& r, GgufType type, const std::string& fi
     return GgufValue::string(std::move(s));
   }
   if (type != GgufType::ARRAY) {
-    QF_ASSIGN_OR_RETURN(auto bytes, r.take(value_size(type), field));
+    QF_ASSIGN_OR_RETURN(auto bytes, r.take(gguf_scalar_size(type), field));
     if (type == GgufType::BOOL) QF_TRY(check_bools(bytes, r, field));
     std::vector<uint8_t> raw(bytes.size());
     std::memcpy(raw.data(), bytes.data(), bytes.size());
@@ -128,7 +106,7 @@ Result<GgufValue> read_value(ByteReader& r, GgufType type, const std::string& fi
   }
   QF_ASSIGN_OR_RETURN(uint64_t n, r.read<uint64_t>(field + " element count"));
   // Smallest encoding of one element: a string is at least its 8-byte length.
-  const uint64_t min_size = elem == GgufType::STRING ? 8 : value_size(elem);
+  const uint64_t min_size = elem == GgufType::STRING ? 8 : gguf_scalar_size(elem);
   if (n > kGgufMaxArrayElements || n > r.remaining() / min_size) {
     return make_error(ErrorCode::kFormat,
                       "{}: {} claims {} elements of {} but the limit is {} and only {} bytes "

@@ -8,28 +8,6 @@
 namespace qforge {
 namespace {
 
-size_t scalar_size(GgufType t) {
-  switch (t) {
-    case GgufType::UINT8:
-    case GgufType::INT8:
-    case GgufType::BOOL:
-      return 1;
-    case GgufType::UINT16:
-    case GgufType::INT16:
-      return 2;
-    case GgufType::UINT32:
-    case GgufType::INT32:
-    case GgufType::FLOAT32:
-      return 4;
-    case GgufType::UINT64:
-    case GgufType::INT64:
-    case GgufType::FLOAT64:
-      return 8;
-    default:
-      return 0;
-  }
-}
-
 template <typename T>
 T load(const uint8_t* p) {
   T v;
@@ -90,7 +68,7 @@ bool load_int(GgufType t, const uint8_t* p, int64_t* out_signed, uint64_t* out_u
 }
 
 bool is_int_type(GgufType t) {
-  return scalar_size(t) != 0 && t != GgufType::FLOAT32 && t != GgufType::FLOAT64;
+  return gguf_scalar_size(t) != 0 && t != GgufType::FLOAT32 && t != GgufType::FLOAT64;
 }
 
 // ggml type_traits: name, block size, bytes per block, dequantizable by qforge. Index = id.
@@ -150,7 +128,7 @@ GgufValue GgufValue::string_array(std::vector<std::string> values) {
 }
 
 Result<GgufValue> GgufValue::numeric_array(GgufType element_type, std::vector<uint8_t> raw) {
-  const size_t size = scalar_size(element_type);
+  const size_t size = gguf_scalar_size(element_type);
   if (size == 0 || raw.size() % size != 0) {
     return make_error(ErrorCode::kInvalidArgument,
                       "GgufValue: {} bytes do not form an array of {} (element size {})",
@@ -166,7 +144,7 @@ Result<GgufValue> GgufValue::numeric_array(GgufType element_type, std::vector<ui
 uint64_t GgufValue::array_size() const {
   if (type_ != GgufType::ARRAY) return 0;
   if (array_type_ == GgufType::STRING) return strings_.size();
-  return raw_.size() / scalar_size(array_type_);
+  return raw_.size() / gguf_scalar_size(array_type_);
 }
 
 std::optional<int64_t> GgufValue::as_int() const {
@@ -228,7 +206,7 @@ std::optional<std::vector<float>> GgufValue::as_f32_array() const {
 
 std::optional<std::vector<int64_t>> GgufValue::as_int_array() const {
   if (!is_array() || !is_int_type(array_type_)) return std::nullopt;
-  const size_t size = scalar_size(array_type_);
+  const size_t size = gguf_scalar_size(array_type_);
   std::vector<int64_t> out;
   out.reserve(raw_.size() / size);
   for (size_t i = 0; i < raw_.size(); i += size) {
@@ -252,6 +230,28 @@ std::string GgufValue::to_string() const {
   if (auto i = as_int()) return std::to_string(*i);
   if (auto u = as_uint()) return std::to_string(*u);
   return "?";
+}
+
+size_t gguf_scalar_size(GgufType t) {
+  switch (t) {
+    case GgufType::UINT8:
+    case GgufType::INT8:
+    case GgufType::BOOL:
+      return 1;
+    case GgufType::UINT16:
+    case GgufType::INT16:
+      return 2;
+    case GgufType::UINT32:
+    case GgufType::INT32:
+    case GgufType::FLOAT32:
+      return 4;
+    case GgufType::UINT64:
+    case GgufType::INT64:
+    case GgufType::FLOAT64:
+      return 8;
+    default:
+      return 0;
+  }
 }
 
 }  // namespace qforge

@@ -46,6 +46,9 @@ enum class GgufType : uint32_t {
   INT64 = 11,
   FLOAT64 = 12,
 };
+
+// Bytes of one scalar value of type t; 0 for STRING and ARRAY (variable size).
+size_t gguf_scalar_size(GgufType t);
 const char* gguf_type_name(GgufType type);  // "uint8", ..., "array"
 
 // Tensor types (ggml_type), numbered as in the file. Only the ones qforge dequantizes and
