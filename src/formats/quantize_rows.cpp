@@ -29,6 +29,7 @@ HWY_EXPORT(QuantizeMxfp4);
 HWY_EXPORT(DequantizeMxfp4);
 HWY_EXPORT(QuantizeMxfp8);
 HWY_EXPORT(DequantizeMxfp8);
+HWY_EXPORT(EncodeE2m1Row);
 
 namespace quantize_internal {
 namespace {
@@ -83,6 +84,10 @@ void dequantize_mxfp8_simd(const BlockMxfp8* blocks, int64_t n, ScalarFormat fp8
 }
 
 }  // namespace
+
+void encode_e2m1_simd(const float* x, int64_t n, uint8_t* codes) {
+  HWY_DYNAMIC_DISPATCH(EncodeE2m1Row)(x, n, codes);
+}
 
 const RowKernels& simd_row_kernels() {
   static const RowKernels kernels = {

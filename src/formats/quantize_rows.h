@@ -181,6 +181,10 @@ uint32_t amax_bits_ref(const float* x, int64_t n);
 uint32_t quantize_int4_row_ref(const float* x, int64_t n, int g, ScaleType st, uint8_t* blocks);
 uint32_t quantize_uint4_row_ref(const float* x, int64_t n, int g, ScaleType st, uint8_t* blocks);
 
+// The E2M1 element encoder of the SIMD NVFP4 kernel on the dispatched target (a test hook:
+// must equal float_to_e2m1 for every float): codes[i] = E2M1 code of x[i].
+void encode_e2m1_simd(const float* x, int64_t n, uint8_t* codes);
+
 // The matrix driver (quantize_rows_driver.cpp): validation, layout, per-tensor/per-tile scale
 // passes and the parallel row loop, parameterised by the row kernels.
 Result<QuantizedMatrix> quantize_matrix_with(const RowKernels& kernels, const float* x,

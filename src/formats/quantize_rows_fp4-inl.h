@@ -65,34 +65,6 @@ HWY_INLINE void ForEachBlockBatch(const float* HWY_RESTRICT x, int64_t n, const 
   }
 }
 
-// Encodes `count` blocks of 16 values p: [count, 16] with enc(v) -> 4-bit codes, block j's
-// codes going to qs(j) (8 bytes). Pairs vectors for PackNibbles2: within a block when a block
-// spans two or more vectors, across neighbouring blocks when one vector holds a whole block.
-template <class Enc, class Qs>
-HWY_INLINE void EncodeBlocks16(const float* HWY_RESTRICT p, size_t count, const Enc& enc,
-                               const Qs& qs) {
-  const DF df;
-  const size_t N = hn::Lanes(df);
-  if (N < 16) {
-    for (size_t j = 0; j < count; ++j) {
-      for (size_t i = 0; i < 16; i += 2 * N) {
-        PackNibbles2(enc(j, hn::LoadU(df, p + 16 * j + i)),
-                     enc(j, hn::LoadU(df, p + 16 * j + i + N)), qs(j) + i / 2);
-      }
-    }
-    return;
-  }
-  size_t j = 0;
-  for (; j + 2 <= count; j += 2) {
-    HWY_ALIGN uint8_t buf[kMaxFloatLanes];
-    PackNibbles2(enc(j, hn::LoadU(df, p + 16 * j)), enc(j + 1, hn::LoadU(df, p + 16 * j + 16)),
-                 buf);
-    std::memcpy(qs(j), buf, 8);
-    std::memcpy(qs(j + 1), buf + 8, 8);
-  }
-  if (j < count) PackNibbles(enc(j, hn::LoadU(df, p + 16 * j)), qs(j));
-}
-
 // Stores the first count lanes of v at out (count <= Lanes).
 HWY_INLINE void StorePartial(VF v, size_t count, float* HWY_RESTRICT out) {
   const DF df;
@@ -107,18 +79,114 @@ HWY_INLINE void StorePartial(VF v, size_t count, float* HWY_RESTRICT out) {
 
 // ---- NVFP4.
 
+// E4M3FN magnitude code (0..0x7E: no sign, no NaN) -> float, exactly e4m3fn_to_float: codes
+// 8..0x7E are normal (rebias the exponent from 7 to 127), codes 0..7 are code * 2^-9.
+HWY_INLINE VF DecodeE4m3fnMagnitude(VU code) {
+  const DF df;
+  const DU du;
+  const DI di;
+  const VF normal = hn::BitCast(df, hn::Add(hn::ShiftLeft<20>(code), hn::Set(du, 120u << 23)));
+  const VF subnormal = hn::Mul(hn::ConvertTo(df, hn::BitCast(di, code)), hn::Set(df, Pow2(-9)));
+  return hn::IfThenElse(hn::RebindMask(df, hn::Lt(hn::BitCast(di, code), hn::Set(di, 8))),
+                        subnormal, normal);
+}
+
+// E2M1 encoder, equal to float_to_e2m1 for every float (NaN too: sign | 7). With a = |q|
+// clamped to [0.125, 6] and e = clamp(floor(log2 a), 0, 2), the code is rne(a / 2^(e-1)) + 2e:
+// rne(2a) in 0..4 below 2 (E2M1's subnormals 0, 0.5 and its binade [1, 2) share the step 0.5),
+// 2 + {2, 3, 4} in [2, 4), 4 + {2, 3} in [4, 6]. The FPU does that rounding: the float
+// M_e = 2^(22+e) + 2e * 2^(e-1) has spacing 2^(e-1) around it, so a + M_e rounds (nearest-even,
+// exactly once) to M_e + rne(a / 2^(e-1)) * 2^(e-1), whose mantissa field is the code (it stays
+// below 8, and its parity is the parity of rne(...) because 2e is even, so the FPU's ties-to-even
+// is E2M1's). Clamping to 6 saturates (6 encodes as 7) and sends Inf and NaN (unsigned bits
+// above Inf's) to 7; every value below 0.125 encodes as 0 like 0.125 does. tests/formats/
+// test_nvfp4_encoder.cpp checks it against the scalar codec on every target.
+constexpr uint32_t kE2m1Magic0 = 0x4A800000u;  // 2^22
+constexpr uint32_t kE2m1Magic1 = 0x4B000002u;  // 2^23 + 2 * 1
+constexpr uint32_t kE2m1Magic2 = 0x4B800004u;  // 2^24 + 4 * 2
+constexpr uint32_t kE2m1Low = 0x3E000000u;     // 0.125
+constexpr uint32_t kE2m1High = 0x40C00000u;    // 6.0
+
+// M_e for clamped |q| bits a (see EncodeE2m1).
+HWY_INLINE VU E2m1Magic(VU a) {
+  const DU du;
+#if HWY_TARGET != HWY_SCALAR && !HWY_HAVE_SCALABLE
+  if constexpr (kLanes >= 8) {
+    // One lane permute: (a - bits(0.125)) >> 23 = floor(log2 a) + 3 is 0..5.
+    alignas(64) static constexpr uint32_t kTable[16] = {
+        kE2m1Magic0, kE2m1Magic0, kE2m1Magic0, kE2m1Magic0, kE2m1Magic1, kE2m1Magic2, 0, 0,
+        0,           0,           0,           0,           0,           0,           0, 0};
+    const VU index = hn::ShiftRight<23>(hn::Sub(a, hn::Set(du, kE2m1Low)));
+    return hn::TableLookupLanes(hn::Load(du, kTable), hn::IndicesFromVec(du, index));
+  }
+#endif
+  // 2^(127+e) as bits, e in 0..2; (pow >> 22) - 254 = 2e.
+  const VU pow = hn::Max(hn::And(a, hn::Set(du, 0x7F800000u)), hn::Set(du, 127u << 23));
+  return hn::Add(hn::Add(pow, hn::ShiftRight<22>(pow)), hn::Set(du, (22u << 23) - 254u));
+}
+
+HWY_INLINE VU EncodeE2m1(VF q) {
+  const DF df;
+  const DU du;
+  const VU bits = hn::BitCast(du, q);
+  const VU a = hn::Max(hn::Min(hn::And(bits, hn::Set(du, qi::kAbsMask)), hn::Set(du, kE2m1High)),
+                       hn::Set(du, kE2m1Low));
+  const VU sum = hn::BitCast(du, hn::Add(hn::BitCast(df, a), hn::BitCast(df, E2m1Magic(a))));
+  // Low 3 bits from the sum, the sign (bit 31 -> bit 3) from q.
+  return hn::OrAnd(hn::And(hn::ShiftRight<28>(bits), hn::Set(du, 8u)), sum, hn::Set(du, 7u));
+}
+
+// codes[i] = EncodeE2m1(x[i]) for x: [n] (the test hook quantize_internal::encode_e2m1_simd).
+void EncodeE2m1Row(const float* HWY_RESTRICT x, int64_t n, uint8_t* HWY_RESTRICT codes) {
+  const DF df;
+  const DU8 d8;
+  const size_t N = hn::Lanes(df);
+  const size_t count = static_cast<size_t>(n);
+  size_t i = 0;
+  for (; i + N <= count; i += N) {
+    hn::StoreU(hn::TruncateTo(d8, EncodeE2m1(hn::LoadU(df, x + i))), d8, codes + i);
+  }
+  if (i < count) {
+    HWY_ALIGN uint8_t buf[kMaxFloatLanes];
+    hn::Store(hn::TruncateTo(d8, EncodeE2m1(LoadTail(x + i, count - i))), d8, buf);
+    std::memcpy(codes + i, buf, count - i);
+  }
+}
+
+// Encodes the 16 values at p with divisor vd and writes the 8 code bytes to qs.
+HWY_INLINE void EncodeNvfp4Block(const float* HWY_RESTRICT p, VF vd, uint8_t* HWY_RESTRICT qs) {
+  const DF df;
+  const size_t N = hn::Lanes(df);
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+  if (N == 16) {
+    // One vector per block: pair lanes as u64 (code 2i+1 to bits 4..7) and narrow with VPMOVQB.
+    const __m512i c = EncodeE2m1(hn::Div(hn::LoadU(df, p), vd)).raw;
+    const __m128i bytes = _mm512_cvtepi64_epi8(_mm512_or_si512(c, _mm512_srli_epi64(c, 28)));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(qs), bytes);
+    return;
+  }
+#endif
+  for (size_t i = 0; i < 16; i += 2 * N) {
+    PackNibbles2(EncodeE2m1(hn::Div(hn::LoadU(df, p + i), vd)),
+                 EncodeE2m1(hn::Div(hn::LoadU(df, p + i + N), vd)), qs + i / 2);
+  }
+}
+
 // Quantizes `count` <= Lanes consecutive blocks p: [count, 16]. The block scales of the whole
-// batch come from one vector evaluation of the nvfp4_block_scale recipe (quantize_rows.h).
+// batch come from one vector evaluation of the nvfp4_block_scale recipe (quantize_rows.h). The
+// element division stays an IEEE division x / div_b: a multiply by a reciprocal would round
+// differently for some x.
 HWY_INLINE void QuantizeNvfp4Batch(const float* HWY_RESTRICT p, size_t count, float tensor_scale,
                                    BlockNvfp4* HWY_RESTRICT blocks) {
   constexpr size_t kG = BlockNvfp4::kBlockSize;
   const DF df;
   const DU du;
-  const DI di;
+  const DU8 d8;
   HWY_ALIGN uint32_t bits[kMaxFloatLanes] = {};
-  HWY_ALIGN uint32_t codes[kMaxFloatLanes] = {};
-  HWY_ALIGN float divisors[kMaxFloatLanes] = {};
+  HWY_ALIGN uint8_t codes[kMaxFloatLanes];
+  HWY_ALIGN float divisors[kMaxFloatLanes];
   BlockAmaxBitsBatch<kG>(p, count, bits);
+  bool all_positive = false;
   if (tensor_scale > 0.0f) {
     const VF amax = AmaxFromBits(hn::Load(du, bits));
     // code = e4m3fn(amax / (6 * s2), satfinite), 0 for an all-zero block; divisor = e4m3(code) *
@@ -126,18 +194,25 @@ HWY_INLINE void QuantizeNvfp4Batch(const float* HWY_RESTRICT p, size_t count, fl
     const VF sb = hn::Div(amax, hn::Set(df, 6.0f * tensor_scale));
     const VU code = hn::IfThenZeroElse(hn::RebindMask(du, hn::Not(hn::Gt(amax, hn::Zero(df)))),
                                        EncodeMiniFloat<E4M3FN>(sb));
-    const VF decoded =
-        hn::GatherIndex(df, qi::fp8_decode_table(ScalarFormat::E4M3FN), hn::BitCast(di, code));
-    hn::Store(code, du, codes);
-    hn::Store(hn::Mul(decoded, hn::Set(df, tensor_scale)), df, divisors);
+    const VF divisor = hn::Mul(DecodeE4m3fnMagnitude(code), hn::Set(df, tensor_scale));
+    hn::Store(hn::TruncateTo(d8, code), d8, codes);
+    hn::Store(divisor, df, divisors);
+    all_positive = hn::AllTrue(df, hn::Gt(divisor, hn::Zero(df)));
+  } else {
+    std::memset(codes, 0, sizeof(codes));
+    std::memset(divisors, 0, sizeof(divisors));
   }
-  for (size_t j = 0; j < count; ++j) blocks[j].scale_e4m3 = static_cast<uint8_t>(codes[j]);
-  const auto enc = [&](size_t j, VF x) {
-    // A zero divisor (all-zero block, or a scale that underflowed) gives all-zero codes.
-    if (!(divisors[j] > 0.0f)) return hn::Zero(du);
-    return EncodeMiniFloat<E2M1>(hn::Div(x, hn::Set(df, divisors[j])));
-  };
-  EncodeBlocks16(p, count, enc, [&](size_t j) { return blocks[j].qs; });
+  for (size_t j = 0; j < count; ++j) {
+    blocks[j].scale_e4m3 = codes[j];
+    // A zero divisor gives garbage here (x / 0), replaced by zero codes below.
+    EncodeNvfp4Block(p + kG * j, hn::Set(df, divisors[j]), blocks[j].qs);
+  }
+  if (all_positive) return;
+  // A zero divisor (all-zero block, a scale that underflowed, a partial batch's unused lanes)
+  // gives all-zero codes.
+  for (size_t j = 0; j < count; ++j) {
+    if (!(divisors[j] > 0.0f)) std::memset(blocks[j].qs, 0, sizeof(blocks[j].qs));
+  }
 }
 
 void QuantizeNvfp4(const float* HWY_RESTRICT x, int64_t n, float tensor_scale,

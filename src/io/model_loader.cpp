@@ -9,6 +9,7 @@
 #include <set>
 
 #include "io/hf_index.h"
+#include "io/quant_checkpoint_load.h"
 #include "io/io_util.h"
 #include "qforge/formats/scalar.h"
 #include "qforge/io/gguf.h"
@@ -22,12 +23,14 @@ namespace {
 namespace fs = std::filesystem;
 
 // Adds one safetensors tensor: F32/F16/BF16 as an mmap view (copied only when misaligned),
-// F64/FP8 widened to F32, integer tensors as views.
+// F64 (and FP8 unless `raw_fp8`: a quantized checkpoint's codes) widened to F32, integer
+// tensors as views.
 Status add_safetensors_tensor(ModelWeights& w, const SafetensorsFile& file,
-                              const SafetensorsTensorInfo& info) {
+                              const SafetensorsTensorInfo& info, bool raw_fp8) {
   QF_ASSIGN_OR_RETURN(TensorView view, file.view(info));
   const DType dt = info.dtype;
-  if (dt == DType::F64 || dt == DType::F8_E4M3FN || dt == DType::F8_E5M2) {
+  const bool fp8 = dt == DType::F8_E4M3FN || dt == DType::F8_E5M2;
+  if (dt == DType::F64 || (fp8 && !raw_fp8)) {
     QF_ASSIGN_OR_RETURN(Tensor out, Tensor::empty(DType::F32, info.shape));
     float* dst = out.data_as<float>();
     const auto bytes = file.tensor_bytes(info);
@@ -50,7 +53,7 @@ Status add_safetensors_tensor(ModelWeights& w, const SafetensorsFile& file,
   return w.add(info.name, view, file.keep_alive());
 }
 
-Status load_sharded(const fs::path& dir, ModelWeights& w) {
+Status load_sharded(const fs::path& dir, ModelWeights& w, bool raw_fp8) {
   const fs::path index_path = dir / "model.safetensors.index.json";
   const std::string ip = index_path.string();
   QF_ASSIGN_OR_RETURN(auto weight_map, io_detail::read_shard_index(index_path));
@@ -68,7 +71,7 @@ Status load_sharded(const fs::path& dir, ModelWeights& w) {
                           ip, shard, io_detail::printable(info.name),
                           it == weight_map.end() ? std::string("nothing") : it->second);
       }
-      QF_TRY(add_safetensors_tensor(w, file, info));
+      QF_TRY(add_safetensors_tensor(w, file, info, raw_fp8));
       ++found;
     }
   }
@@ -89,9 +92,11 @@ Result<LoadedModel> load_hf(const fs::path& dir, const fs::path& single_file) {
   model.format = "hf-safetensors";
   QF_ASSIGN_OR_RETURN(model.config, load_hf_config(dir));
   model.weights.set_source((single_file.empty() ? dir : single_file).string());
+  QF_ASSIGN_OR_RETURN(auto quant, io_detail::read_quant_checkpoint_info(dir));
+  const bool raw_fp8 = quant.has_value();
   std::error_code ec;
   if (single_file.empty() && fs::exists(dir / "model.safetensors.index.json", ec)) {
-    QF_TRY(load_sharded(dir, model.weights));
+    QF_TRY(load_sharded(dir, model.weights, raw_fp8));
   } else {
     const fs::path file = single_file.empty() ? dir / "model.safetensors" : single_file;
     if (!fs::exists(file, ec)) {
@@ -101,9 +106,12 @@ Result<LoadedModel> load_hf(const fs::path& dir, const fs::path& single_file) {
                         dir.string());
     }
     QF_ASSIGN_OR_RETURN(SafetensorsFile st, SafetensorsFile::open(file));
-    for (const auto& info : st.tensors()) QF_TRY(add_safetensors_tensor(model.weights, st, info));
+    for (const auto& info : st.tensors()) {
+      QF_TRY(add_safetensors_tensor(model.weights, st, info, raw_fp8));
+    }
   }
-  QF_TRY(validate_model_weights(model.config, model.weights));
+  if (quant) QF_TRY(io_detail::attach_quantized_layers(model, *quant));
+  QF_TRY(validate_model_weights(model.config, model.weights, &model.quantized_linears));
   return model;
 }
 

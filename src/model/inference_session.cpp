@@ -42,6 +42,9 @@ Result<InferenceSession> InferenceSession::create(std::shared_ptr<const Model> m
         "allocating the KV cache for {} positions (lower the context length)", capacity));
   }
   s.kv_ = std::move(kv).value();
+  s.kv_quant_ = options.kv_cache_quant ? *options.kv_cache_quant : s.model_->kv_cache_quant();
+  QF_TRY(validate_kv_cache_quant(s.kv_quant_, c.num_hidden_layers, c.num_key_value_heads)
+             .context("InferenceSession::create"));
   return s;
 }
 
@@ -107,6 +110,8 @@ void InferenceSession::forward_slice(const int32_t* tokens, int64_t n) {
     b.k_cache = kv_.data_as<float>() + l * layer_floats;
     b.v_cache = b.k_cache + layer_floats / 2;
     b.capacity = capacity_;
+    b.kv_quant = &kv_quant_;
+    b.layer_index = l;
     model_internal::llama_layer_forward(c, m.layer(l), b);
   }
   n_past_ += n;

@@ -75,6 +75,13 @@ void llama_layer_forward(const ModelConfig& c, const DecoderLayer& layer, const 
         const int64_t dst = (g * b.capacity + b.pos0 + t) * hd;
         std::memcpy(b.k_cache + dst, b.k + t * kv_dim + g * hd, hd * sizeof(float));
         std::memcpy(b.v_cache + dst, b.v + t * kv_dim + g * hd, hd * sizeof(float));
+        if (b.kv_quant != nullptr && b.kv_quant->enabled()) {
+          const int64_t nk = c.num_key_value_heads;
+          kv_cache_fake_quantize(b.kv_quant->dtype, b.kv_quant->k(b.layer_index, g, nk),
+                                 b.k_cache + dst, hd);
+          kv_cache_fake_quantize(b.kv_quant->dtype, b.kv_quant->v(b.layer_index, g, nk),
+                                 b.v_cache + dst, hd);
+        }
       }
     }
   });

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "qforge/model/config.h"
+#include "qforge/model/kv_cache_quant.h"
 #include "qforge/model/model.h"
 
 namespace qforge::model_internal {
@@ -27,6 +28,9 @@ struct LayerBatch {
   float* k_cache = nullptr;    // this layer's [n_kv_heads, capacity, head_dim]
   float* v_cache = nullptr;
   int64_t capacity = 0;
+  // Rounds each K/V row written to the cache through FP8/INT8 (null or disabled: F32 cache).
+  const KvCacheQuant* kv_quant = nullptr;
+  int64_t layer_index = 0;  // which of kv_quant's scales apply
 };
 
 void llama_layer_forward(const ModelConfig& config, const DecoderLayer& layer, const LayerBatch& b);

@@ -6,6 +6,7 @@
 
 #include "backend/cpu/vector_ops.h"
 #include "qforge/io/model_loader.h"
+#include "qforge/model/quantized_linear.h"
 
 namespace qforge {
 namespace {
@@ -41,12 +42,28 @@ Result<std::unique_ptr<WeightMatrix>> dense_weight_matrix_factory(const ModelWei
 Result<std::shared_ptr<const Model>> Model::create(LoadedModel loaded,
                                                    const WeightMatrixFactory& factory) {
   QF_TRY(validate_model_config(loaded.config).context("model config"));
-  QF_TRY(validate_model_weights(loaded.config, loaded.weights));
+  QF_TRY(validate_model_weights(loaded.config, loaded.weights, &loaded.quantized_linears));
+  QF_TRY(validate_kv_cache_quant(loaded.kv_cache_quant, loaded.config.num_hidden_layers,
+                                 loaded.config.num_key_value_heads)
+             .context(loaded.weights.source()));
   std::shared_ptr<Model> model(new Model());
   model->loaded_ = std::move(loaded);
   const ModelConfig& c = model->loaded_.config;
   const ModelWeights& w = model->loaded_.weights;
-  const auto matrix = [&](const std::string& name) { return factory(w, name); };
+  const auto& quantized = model->loaded_.quantized_linears;
+  const auto matrix = [&](const std::string& name) -> Result<std::unique_ptr<WeightMatrix>> {
+    // A quantized checkpoint's linears: dequantized once, inputs quantized per the scheme.
+    const std::string module = name.substr(0, name.rfind('.'));
+    if (auto it = quantized.find(module); it != quantized.end()) {
+      const QuantizedLinear& q = it->second;
+      ActivationQuantParams a;
+      a.kind = q.scheme.activation;
+      a.input_scale = q.input_scale;
+      a.pre_quant_scale = q.pre_quant_scale;
+      return make_quantized_weight_matrix(q.weight, std::move(a)).context(name);
+    }
+    return factory(w, name);
+  };
 
   QF_ASSIGN_OR_RETURN(model->embed_tokens_, matrix("model.embed_tokens.weight"));
   if (!c.tie_word_embeddings) {

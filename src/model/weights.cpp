@@ -70,16 +70,32 @@ Result<TensorView> ModelWeights::output_head(const ModelConfig& config) const {
   return get("model.embed_tokens.weight");
 }
 
-Status validate_model_weights(const ModelConfig& c, const ModelWeights& w) {
+Status validate_model_weights(const ModelConfig& c, const ModelWeights& w,
+                              const std::map<std::string, QuantizedLinear>* quantized) {
   const int64_t h = c.hidden_size;
+  const auto expect_linear = [&](const std::string& name, int64_t rows, int64_t cols) -> Status {
+    if (quantized != nullptr) {
+      const std::string module = name.substr(0, name.size() - std::string_view(".weight").size());
+      if (auto it = quantized->find(module); it != quantized->end()) {
+        const QuantizedMatrix& q = it->second.weight;
+        if (q.rows != rows || q.cols != cols) {
+          return make_error(ErrorCode::kFormat,
+                            "{}: quantized weight '{}' is [{}, {}]; the config implies [{}, {}]",
+                            w.source(), name, q.rows, q.cols, rows, cols);
+        }
+        return ok_status();
+      }
+    }
+    return expect_tensor(w, name, {rows, cols});
+  };
   QF_TRY(expect_tensor(w, "model.embed_tokens.weight", {c.vocab_size, h}));
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = fmt::format("model.layers.{}.", i);
     QF_TRY(expect_tensor(w, p + "input_layernorm.weight", {h}));
-    QF_TRY(expect_tensor(w, p + "self_attn.q_proj.weight", {c.q_dim(), h}));
-    QF_TRY(expect_tensor(w, p + "self_attn.k_proj.weight", {c.kv_dim(), h}));
-    QF_TRY(expect_tensor(w, p + "self_attn.v_proj.weight", {c.kv_dim(), h}));
-    QF_TRY(expect_tensor(w, p + "self_attn.o_proj.weight", {h, c.q_dim()}));
+    QF_TRY(expect_linear(p + "self_attn.q_proj.weight", c.q_dim(), h));
+    QF_TRY(expect_linear(p + "self_attn.k_proj.weight", c.kv_dim(), h));
+    QF_TRY(expect_linear(p + "self_attn.v_proj.weight", c.kv_dim(), h));
+    QF_TRY(expect_linear(p + "self_attn.o_proj.weight", h, c.q_dim()));
     if (c.attention_bias) {
       QF_TRY(expect_tensor(w, p + "self_attn.q_proj.bias", {c.q_dim()}));
       QF_TRY(expect_tensor(w, p + "self_attn.k_proj.bias", {c.kv_dim()}));
@@ -90,9 +106,9 @@ Status validate_model_weights(const ModelConfig& c, const ModelWeights& w) {
       QF_TRY(expect_tensor(w, p + "self_attn.k_norm.weight", {c.head_dim}));
     }
     QF_TRY(expect_tensor(w, p + "post_attention_layernorm.weight", {h}));
-    QF_TRY(expect_tensor(w, p + "mlp.gate_proj.weight", {c.intermediate_size, h}));
-    QF_TRY(expect_tensor(w, p + "mlp.up_proj.weight", {c.intermediate_size, h}));
-    QF_TRY(expect_tensor(w, p + "mlp.down_proj.weight", {h, c.intermediate_size}));
+    QF_TRY(expect_linear(p + "mlp.gate_proj.weight", c.intermediate_size, h));
+    QF_TRY(expect_linear(p + "mlp.up_proj.weight", c.intermediate_size, h));
+    QF_TRY(expect_linear(p + "mlp.down_proj.weight", h, c.intermediate_size));
   }
   QF_TRY(expect_tensor(w, "model.norm.weight", {h}));
   if (!c.tie_word_embeddings || w.contains("lm_head.weight")) {

@@ -53,6 +53,12 @@ class MmapFile {
 Status write_file_atomic(const std::filesystem::path& path, std::span<const std::byte> bytes);
 Status write_file_atomic(const std::filesystem::path& path, std::string_view text);
 
+// Drops the resident pages wholly inside [data, data + bytes) of a read-only file mapping
+// (madvise MADV_DONTNEED): they stop counting in the RSS and are re-read from the file if
+// touched again. Used to walk a model larger than memory one block at a time. Best effort.
+void release_mapped_pages(const void* data, uint64_t bytes);
+
+
 // Streams a file into "<path>.tmp.<pid>.<n>" (same directory, so the rename is atomic);
 // commit() fsyncs it, renames it to `path` and fsyncs the directory. If the writer is destroyed
 // or abandon()ed before commit(), the temp file is removed and `path` is untouched. The <n>

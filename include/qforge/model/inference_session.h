@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -27,6 +28,8 @@ struct SessionOptions {
   // Tokens per internal forward slice: longer inputs run as several slices (same result),
   // bounding activation memory at about max_batch_tokens * (4 * hidden + 3 * intermediate) floats.
   int64_t max_batch_tokens = 512;
+  // Replaces the model's KV-cache quantization (e.g. unit scales, or F32 to switch it off).
+  std::optional<KvCacheQuant> kv_cache_quant;
 };
 
 enum class LogitsMode : uint8_t {
@@ -62,6 +65,7 @@ class InferenceSession {
   const Model& model() const { return *model_; }
   const std::shared_ptr<const Model>& model_ptr() const { return model_; }
   uint64_t kv_cache_bytes() const { return kv_.nbytes(); }
+  const KvCacheQuant& kv_cache_quant() const { return kv_quant_; }
 
  private:
   // Per-slice activations, reused across forward calls.
@@ -79,6 +83,7 @@ class InferenceSession {
   int64_t capacity_ = 0;
   int64_t n_past_ = 0;
   Tensor kv_;  // [n_layers, 2 (k, v), n_kv_heads, capacity, head_dim] F32
+  KvCacheQuant kv_quant_;
   Scratch scratch_;
   // Cached RoPE frequencies (every type but dynamic NTK is independent of the length).
   RopeFrequencies rope_;

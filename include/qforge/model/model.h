@@ -59,6 +59,7 @@ class Model {
   // lm_head.weight, or the embedding when the config ties them.
   const WeightMatrix& lm_head() const { return lm_head_ ? *lm_head_ : *embed_tokens_; }
   const std::vector<float>& final_norm() const { return final_norm_; }
+  const KvCacheQuant& kv_cache_quant() const { return loaded_.kv_cache_quant; }
 
   // Elements of every weight tensor (a tied embedding counted once).
   int64_t parameter_count() const;

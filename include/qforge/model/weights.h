@@ -24,7 +24,9 @@
 
 #include "qforge/core/error.h"
 #include "qforge/core/tensor.h"
+#include "qforge/io/quant_checkpoint.h"
 #include "qforge/model/config.h"
+#include "qforge/model/kv_cache_quant.h"
 
 namespace qforge {
 
@@ -53,10 +55,17 @@ struct LoadedModel {
   ModelConfig config;
   ModelWeights weights;
   std::string format;  // "hf-safetensors", "gguf", "llama2c", "llama2c-q80"
+  // KV-cache format and calibrated scales (a quantized checkpoint's k_scale / v_scale).
+  KvCacheQuant kv_cache_quant;
+  // A quantized checkpoint's linear layers (module name -> codes, scales, activation scheme);
+  // their ".weight" tensors in `weights` are the raw stored codes (or absent).
+  std::map<std::string, QuantizedLinear> quantized_linears;
 };
 
 // Checks that every tensor the config implies is present with the right shape and a dtype the
 // runtime reads (F32/F16/BF16). Errors name the tensor, the expected and the actual shape.
-Status validate_model_weights(const ModelConfig& config, const ModelWeights& weights);
+// Linears listed in `quantized` are checked by their QuantizedMatrix shape instead.
+Status validate_model_weights(const ModelConfig& config, const ModelWeights& weights,
+                              const std::map<std::string, QuantizedLinear>* quantized = nullptr);
 
 }  // namespace qforge

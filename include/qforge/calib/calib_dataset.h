@@ -1,0 +1,49 @@
+// Calibration data for `qforge quantize`: plain-text files, JSONL files (one JSON object per line
+// with a text field) or directories of them, tokenized and cut into fixed-length samples, as
+// ModelOpt's calibration dataloader feeds `calib_size` samples of `calib_max_seq_length` tokens.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "qforge/core/error.h"
+#include "qforge/tokenizer/tokenizer.h"
+
+namespace qforge {
+
+struct CalibConfig {
+  // Files (.txt/.raw/.tokens plain text, .jsonl/.json lines) or directories (their files, sorted).
+  std::vector<std::string> paths;
+  int64_t calib_size = 512;            // number of samples
+  int64_t calib_batch_size = 8;        // samples per forward batch
+  int64_t calib_max_seq_length = 512;  // tokens per sample (BOS included)
+  uint64_t seed = 1234;                // which chunks become samples when there are more
+  std::string jsonl_text_field = "text";
+  // Activation amax method for static input scales: "max", "percentile", "mse", "entropy".
+  std::string amax_method = "max";
+  double percentile = 99.99;
+};
+
+Status validate_calib_config(const CalibConfig& config);
+
+struct CalibDataset {
+  // Each sample holds exactly calib_max_seq_length token ids, BOS first when the tokenizer has
+  // one. Samples are consecutive chunks of the concatenated documents.
+  std::vector<std::vector<int32_t>> samples;
+  int64_t available_chunks = 0;  // how many whole chunks the text held
+  int64_t total_tokens = 0;      // tokens in the text
+  std::vector<std::string> files;
+};
+
+// Reads every file, tokenizes the documents (one per plain-text file, one per JSONL record,
+// joined with the EOS token when the tokenizer has one) and cuts calib_max_seq_length-token
+// chunks. More chunks than calib_size: a seeded random choice, in text order. Fewer: all of them
+// (with a warning). Errors: no files, an empty file set, a JSONL line that is not an object with
+// the text field, or text shorter than one sample (the message says how many tokens it holds).
+Result<CalibDataset> load_calib_dataset(const CalibConfig& config, const Tokenizer& tokenizer);
+
+// A stable fingerprint of the samples (FNV-1a over the ids), for resume checks.
+uint64_t calib_dataset_fingerprint(const CalibDataset& dataset);
+
+}  // namespace qforge

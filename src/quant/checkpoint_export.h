@@ -1,0 +1,46 @@
+// Writing the quantized checkpoint into the partial directory: one safetensors shard per decoder
+// block as each block finishes (so a crash loses at most the block in flight), then the
+// embedding and head shards, the shard index, config.json with quantization_config,
+// hf_quant_config.json (ModelOpt layout) and the tokenizer files; finally the directory is
+// renamed into place.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "qforge/core/error.h"
+#include "qforge/model/model.h"
+#include "qforge/quant/quantize.h"
+#include "quant/block_quantizer.h"
+#include "quant/partial_run.h"
+
+namespace qforge::quant_internal {
+
+class CheckpointExport {
+ public:
+  CheckpointExport(const Model& model, const QuantizeOptions& options, std::filesystem::path dir);
+
+  // model-{b+2}-of-{n}.safetensors: the block's quantized linears, the tensors scale folding
+  // changed (F32), its other tensors as the source stores them, and its KV-cache scales.
+  Status write_block(int64_t block, const QuantizedBlock& qb);
+  // The remaining files. Returns the bytes of all shards.
+  Result<uint64_t> finish(const PartialState& state, const KvCacheQuant& kv);
+
+  int64_t shard_count() const;
+  std::string shard_name(int64_t index) const;  // 1-based
+
+ private:
+  Status write_shard(int64_t index, SafetensorsWriter& writer) const;
+
+  const Model& model_;
+  const QuantizeOptions& options_;
+  std::filesystem::path dir_;
+};
+
+// Renames `partial` to `out` (replacing an existing `out` when overwrite is set: it is moved
+// aside first and deleted after, so `out` is never a mix of old and new files).
+Status publish_directory(const std::filesystem::path& partial, const std::filesystem::path& out,
+                         bool overwrite);
+
+}  // namespace qforge::quant_internal
