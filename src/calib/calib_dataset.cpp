@@ -120,20 +120,39 @@ Result<CalibDataset> load_calib_dataset(const CalibConfig& config, const Tokeniz
   // reads as the model saw documents in training.
   std::vector<int32_t> stream;
   const int32_t eos = tokenizer.eos_id();
+  bool new_doc = false;  // the next non-empty text starts a document
+  const auto append = [&](const std::string& text, const std::string& file) -> Status {
+    if (text.find_first_not_of(" \t\r\n") == std::string::npos) return ok_status();
+    auto ids = tokenizer.encode(text, /*add_bos=*/false);
+    if (!ids.ok()) return std::move(ids).error().add_context("tokenizing " + file);
+    if (new_doc && !stream.empty() && eos >= 0) stream.push_back(eos);
+    new_doc = false;
+    stream.insert(stream.end(), ids.value().begin(), ids.value().end());
+    return ok_status();
+  };
   for (const auto& file : ds.files) {
-    std::vector<std::string> docs;
     if (is_jsonl(file)) {
-      QF_ASSIGN_OR_RETURN(docs, read_jsonl(file, config.jsonl_text_field));
-    } else {
-      QF_ASSIGN_OR_RETURN(std::string text, read_text(file));
-      docs.push_back(std::move(text));
+      QF_ASSIGN_OR_RETURN(std::vector<std::string> docs,
+                          read_jsonl(file, config.jsonl_text_field));
+      for (const auto& doc : docs) {
+        new_doc = true;
+        QF_TRY(append(doc, file));
+      }
+      continue;
     }
-    for (const auto& doc : docs) {
-      if (doc.find_first_not_of(" \t\r\n") == std::string::npos) continue;
-      auto ids = tokenizer.encode(doc, /*add_bos=*/false);
-      if (!ids.ok()) return std::move(ids).error().add_context("tokenizing " + file);
-      if (!stream.empty() && eos >= 0) stream.push_back(eos);
-      stream.insert(stream.end(), ids.value().begin(), ids.value().end());
+    QF_ASSIGN_OR_RETURN(std::string text, read_text(file));
+    // One document, encoded in pieces of about 64 KiB cut at line ends: a tokenizer's working
+    // memory grows with its input, and no token spans a newline in Llama-family vocabularies.
+    new_doc = true;
+    constexpr size_t kPiece = 64 * 1024;
+    for (size_t at = 0; at < text.size();) {
+      size_t end = std::min(text.size(), at + kPiece);
+      if (end < text.size()) {
+        const size_t nl = text.rfind('\n', end);
+        if (nl != std::string::npos && nl > at) end = nl + 1;
+      }
+      QF_TRY(append(text.substr(at, end - at), file));
+      at = end;
     }
   }
   ds.total_tokens = static_cast<int64_t>(stream.size());

@@ -98,9 +98,10 @@ HWY_INLINE VF DecodeE4m3fnMagnitude(VU code) {
 // M_e = 2^(22+e) + 2e * 2^(e-1) has spacing 2^(e-1) around it, so a + M_e rounds (nearest-even,
 // exactly once) to M_e + rne(a / 2^(e-1)) * 2^(e-1), whose mantissa field is the code (it stays
 // below 8, and its parity is the parity of rne(...) because 2e is even, so the FPU's ties-to-even
-// is E2M1's). Clamping to 6 saturates (6 encodes as 7) and sends Inf and NaN (unsigned bits
-// above Inf's) to 7; every value below 0.125 encodes as 0 like 0.125 does. tests/formats/
-// test_nvfp4_encoder.cpp checks it against the scalar codec on every target.
+// is E2M1's). Clamping to 6 saturates (|q| >= 6 encodes as 7) and sends Inf and NaN (unsigned
+// bits above Inf's) to 7 as float_to_e2m1 does; every |q| below 0.125 encodes as 0 like 0.125.
+// tests/formats/test_nvfp4_encoder.cpp checks it against the scalar codec on every target (all
+// 2^32 floats in its Slow suite).
 constexpr uint32_t kE2m1Magic0 = 0x4A800000u;  // 2^22
 constexpr uint32_t kE2m1Magic1 = 0x4B000002u;  // 2^23 + 2 * 1
 constexpr uint32_t kE2m1Magic2 = 0x4B800004u;  // 2^24 + 4 * 2
@@ -110,19 +111,24 @@ constexpr uint32_t kE2m1High = 0x40C00000u;    // 6.0
 // M_e for clamped |q| bits a (see EncodeE2m1).
 HWY_INLINE VU E2m1Magic(VU a) {
   const DU du;
-#if HWY_TARGET != HWY_SCALAR && !HWY_HAVE_SCALABLE
-  if constexpr (kLanes >= 8) {
-    // One lane permute: (a - bits(0.125)) >> 23 = floor(log2 a) + 3 is 0..5.
-    alignas(64) static constexpr uint32_t kTable[16] = {
-        kE2m1Magic0, kE2m1Magic0, kE2m1Magic0, kE2m1Magic0, kE2m1Magic1, kE2m1Magic2, 0, 0,
-        0,           0,           0,           0,           0,           0,           0, 0};
-    const VU index = hn::ShiftRight<23>(hn::Sub(a, hn::Set(du, kE2m1Low)));
-    return hn::TableLookupLanes(hn::Load(du, kTable), hn::IndicesFromVec(du, index));
-  }
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  // One lane permute indexed by the exponent field E = 124..129, which VPERMD reads modulo the
+  // lane count (16: 12..15, 0, 1; 8: 4..7, 0, 1). Raw intrinsics: Highway's IndicesFromVec
+  // wants indices below the lane count.
+  alignas(64) static constexpr uint32_t kTable[16] = {
+      kE2m1Magic1, kE2m1Magic2, 0, 0, kE2m1Magic0, kE2m1Magic0, kE2m1Magic0, kE2m1Magic0,
+      0,           0,           0, 0, kE2m1Magic0, kE2m1Magic0, kE2m1Magic0, kE2m1Magic0};
+  const VU index = hn::ShiftRight<23>(a);
+#if HWY_TARGET <= HWY_AVX3
+  return VU{_mm512_permutexvar_epi32(index.raw, hn::Load(du, kTable).raw)};
+#else
+  return VU{_mm256_permutevar8x32_epi32(hn::Load(du, kTable).raw, index.raw)};
 #endif
+#else
   // 2^(127+e) as bits, e in 0..2; (pow >> 22) - 254 = 2e.
   const VU pow = hn::Max(hn::And(a, hn::Set(du, 0x7F800000u)), hn::Set(du, 127u << 23));
   return hn::Add(hn::Add(pow, hn::ShiftRight<22>(pow)), hn::Set(du, (22u << 23) - 254u));
+#endif
 }
 
 HWY_INLINE VU EncodeE2m1(VF q) {
@@ -133,7 +139,13 @@ HWY_INLINE VU EncodeE2m1(VF q) {
                        hn::Set(du, kE2m1Low));
   const VU sum = hn::BitCast(du, hn::Add(hn::BitCast(df, a), hn::BitCast(df, E2m1Magic(a))));
   // Low 3 bits from the sum, the sign (bit 31 -> bit 3) from q.
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+  // Bitwise select (one VPTERNLOGD): bits 0..2 of sum, bit 3 of q >> 28 (nothing above it).
+  return VU{
+      _mm512_ternarylogic_epi32(hn::Set(du, 7u).raw, sum.raw, hn::ShiftRight<28>(bits).raw, 0xCA)};
+#else
   return hn::OrAnd(hn::And(hn::ShiftRight<28>(bits), hn::Set(du, 8u)), sum, hn::Set(du, 7u));
+#endif
 }
 
 // codes[i] = EncodeE2m1(x[i]) for x: [n] (the test hook quantize_internal::encode_e2m1_simd).
@@ -172,56 +184,86 @@ HWY_INLINE void EncodeNvfp4Block(const float* HWY_RESTRICT p, VF vd, uint8_t* HW
   }
 }
 
-// Quantizes `count` <= Lanes consecutive blocks p: [count, 16]. The block scales of the whole
-// batch come from one vector evaluation of the nvfp4_block_scale recipe (quantize_rows.h). The
-// element division stays an IEEE division x / div_b: a multiply by a reciprocal would round
-// differently for some x.
-HWY_INLINE void QuantizeNvfp4Batch(const float* HWY_RESTRICT p, size_t count, float tensor_scale,
-                                   BlockNvfp4* HWY_RESTRICT blocks) {
+// Block scales of `count` <= Lanes consecutive blocks p: [count, 16], one vector evaluation of
+// the nvfp4_block_scale recipe (quantize_rows.h): codes[j] = e4m3fn(amax_j / (6 * s2),
+// satfinite) (0 for an all-zero block), divisors[j] = e4m3fn_to_float(codes[j]) * s2, or 1 where
+// that is not positive (zeroed[j] = 0xFF then: the block's element codes must be all zero). All
+// Lanes entries are written (unused lanes are zeroed). Returns whether no block is zeroed.
+HWY_INLINE bool Nvfp4Scales(const float* HWY_RESTRICT p, size_t count, float tensor_scale,
+                            uint8_t* HWY_RESTRICT codes, float* HWY_RESTRICT divisors,
+                            uint8_t* HWY_RESTRICT zeroed) {
   constexpr size_t kG = BlockNvfp4::kBlockSize;
   const DF df;
   const DU du;
   const DU8 d8;
-  HWY_ALIGN uint32_t bits[kMaxFloatLanes] = {};
-  HWY_ALIGN uint8_t codes[kMaxFloatLanes];
-  HWY_ALIGN float divisors[kMaxFloatLanes];
-  BlockAmaxBitsBatch<kG>(p, count, bits);
-  bool all_positive = false;
-  if (tensor_scale > 0.0f) {
-    const VF amax = AmaxFromBits(hn::Load(du, bits));
-    // code = e4m3fn(amax / (6 * s2), satfinite), 0 for an all-zero block; divisor = e4m3(code) *
-    // s2.
-    const VF sb = hn::Div(amax, hn::Set(df, 6.0f * tensor_scale));
-    const VU code = hn::IfThenZeroElse(hn::RebindMask(du, hn::Not(hn::Gt(amax, hn::Zero(df)))),
-                                       EncodeMiniFloat<E4M3FN>(sb));
-    const VF divisor = hn::Mul(DecodeE4m3fnMagnitude(code), hn::Set(df, tensor_scale));
-    hn::Store(hn::TruncateTo(d8, code), d8, codes);
-    hn::Store(divisor, df, divisors);
-    all_positive = hn::AllTrue(df, hn::Gt(divisor, hn::Zero(df)));
-  } else {
-    std::memset(codes, 0, sizeof(codes));
-    std::memset(divisors, 0, sizeof(divisors));
+  if (!(tensor_scale > 0.0f)) {
+    hn::StoreU(hn::Zero(d8), d8, codes);
+    hn::StoreU(hn::Set(df, 1.0f), df, divisors);
+    hn::StoreU(hn::Set(d8, 0xFF), d8, zeroed);
+    return false;
   }
+  HWY_ALIGN uint32_t bits[kMaxFloatLanes] = {};
+  BlockAmaxBitsBatch<kG>(p, count, bits);
+  const VF amax = AmaxFromBits(hn::Load(du, bits));
+  const VF sb = hn::Div(amax, hn::Set(df, 6.0f * tensor_scale));
+  const VU code = hn::IfThenZeroElse(hn::RebindMask(du, hn::Not(hn::Gt(amax, hn::Zero(df)))),
+                                     EncodeMiniFloat<E4M3FN>(sb));
+  const VF divisor = hn::Mul(DecodeE4m3fnMagnitude(code), hn::Set(df, tensor_scale));
+  const auto positive = hn::Gt(divisor, hn::Zero(df));
+  hn::StoreU(hn::TruncateTo(d8, code), d8, codes);
+  hn::StoreU(hn::IfThenElse(positive, divisor, hn::Set(df, 1.0f)), df, divisors);
+  hn::StoreU(hn::TruncateTo(d8, hn::VecFromMask(du, hn::RebindMask(du, hn::Not(positive)))), d8,
+             zeroed);
+  return hn::AllTrue(df, positive);
+}
+
+// Quantizes `count` whole blocks p: [count, 16] (count <= kNvfp4Chunk) in two passes: every
+// block scale first (independent per batch, so the long amax -> scale -> divisor chains of
+// neighbouring batches overlap), then the elements, re-read from L1. The element division stays
+// an IEEE division x / div_b: a multiply by a reciprocal would round differently for some x.
+constexpr size_t kNvfp4Chunk = 4 * kMaxFloatLanes;
+HWY_INLINE void QuantizeNvfp4Chunk(const float* HWY_RESTRICT p, size_t count, float tensor_scale,
+                                   BlockNvfp4* HWY_RESTRICT blocks) {
+  constexpr size_t kG = BlockNvfp4::kBlockSize;
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  HWY_ALIGN uint8_t codes[kNvfp4Chunk];
+  HWY_ALIGN float divisors[kNvfp4Chunk];
+  HWY_ALIGN uint8_t zeroed[kNvfp4Chunk];
+  bool none_zeroed = true;
+  for (size_t j = 0; j < count; j += N) {
+    none_zeroed &= Nvfp4Scales(p + kG * j, std::min(N, count - j), tensor_scale, codes + j,
+                               divisors + j, zeroed + j);
+  }
+#pragma GCC unroll 4
   for (size_t j = 0; j < count; ++j) {
     blocks[j].scale_e4m3 = codes[j];
-    // A zero divisor gives garbage here (x / 0), replaced by zero codes below.
     EncodeNvfp4Block(p + kG * j, hn::Set(df, divisors[j]), blocks[j].qs);
   }
-  if (all_positive) return;
-  // A zero divisor (all-zero block, a scale that underflowed, a partial batch's unused lanes)
-  // gives all-zero codes.
+  if (none_zeroed) return;
+  // A divisor that is not positive (all-zero or non-finite block, a block scale that underflowed
+  // E4M3 or a product with s2 that did) gives all-zero codes, as in the reference.
   for (size_t j = 0; j < count; ++j) {
-    if (!(divisors[j] > 0.0f)) std::memset(blocks[j].qs, 0, sizeof(blocks[j].qs));
+    if (zeroed[j]) std::memset(blocks[j].qs, 0, sizeof(blocks[j].qs));
   }
 }
 
 void QuantizeNvfp4(const float* HWY_RESTRICT x, int64_t n, float tensor_scale,
                    BlockNvfp4* HWY_RESTRICT blocks) {
-  if (!BlockTiles<BlockNvfp4::kBlockSize>())
-    return quantize_row_nvfp4_ref(x, n, tensor_scale, blocks);
-  ForEachBlockBatch<BlockNvfp4::kBlockSize>(x, n, [&](const float* p, int64_t b, size_t count) {
-    QuantizeNvfp4Batch(p, count, tensor_scale, blocks + b);
-  });
+  constexpr int64_t kG = BlockNvfp4::kBlockSize;
+  if (!BlockTiles<kG>()) return quantize_row_nvfp4_ref(x, n, tensor_scale, blocks);
+  const int64_t full = n / kG;
+  constexpr int64_t kChunk = static_cast<int64_t>(kNvfp4Chunk);
+  for (int64_t b = 0; b < full; b += kChunk) {
+    QuantizeNvfp4Chunk(x + b * kG, static_cast<size_t>(std::min(kChunk, full - b)), tensor_scale,
+                       blocks + b);
+  }
+  const int64_t tail = n - full * kG;
+  if (tail > 0) {
+    HWY_ALIGN float buf[kG] = {};
+    std::memcpy(buf, x + full * kG, static_cast<size_t>(tail) * sizeof(float));
+    QuantizeNvfp4Chunk(buf, 1, tensor_scale, blocks + full);
+  }
 }
 
 // Decodes N packed E2M1 codes (N/2 bytes) to floats through the 16-entry table.

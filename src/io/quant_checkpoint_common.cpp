@@ -1,5 +1,5 @@
 // The format-independent half of quantized-checkpoint export/import: layer validation, checked
-// tensor access, pre_quant_scale, plain weights, KV-cache scales and the public dispatchers.
+// tensor access, pre_quant_scale, plain weights, FP8 / INT8 / FP4 matrices and the dispatchers.
 // Layouts: docs/CHECKPOINT_FORMATS.md "Quantized checkpoints".
 #include <fmt/format.h>
 
@@ -150,8 +150,9 @@ Status validate_layer(const QuantizedLinear& layer, QuantExportFormat format) {
                       fl, mod, fl, scalar_format_info(want.fp8).name);
   }
   if (want.format == QuantFormat::MXFP8 || want.format == QuantFormat::INT8_PER_TOKEN) {
-    return make_error(ErrorCode::kUnsupported, "{} export of '{}': weight format {} has no {} layout",
-                      fl, mod, spec_text(want), fl);
+    return make_error(ErrorCode::kUnsupported,
+                      "{} export of '{}': weight format {} has no {} layout", fl, mod,
+                      spec_text(want), fl);
   }
   QF_ASSIGN_OR_RETURN(QuantizedMatrix shape,
                       make_matrix(want, layer.weight.rows, layer.weight.cols)
@@ -175,9 +176,10 @@ Status validate_layer(const QuantizedLinear& layer, QuantExportFormat format) {
   }
   const ActivationQuant act = layer.scheme.activation;
   if (activation_quant_is_static(act)) {
-    QF_TRY(check_input_scale(layer.input_scale, mod + ".input_scale")
-               .context(fmt::format("{} export: {} activations are static ({})", fl,
-                                    activation_quant_name(act), quant_algo_name(layer.scheme.algo))));
+    QF_TRY(
+        check_input_scale(layer.input_scale, mod + ".input_scale")
+            .context(fmt::format("{} export: {} activations are static ({})", fl,
+                                 activation_quant_name(act), quant_algo_name(layer.scheme.algo))));
   } else if (layer.input_scale != 0.0f) {
     return make_error(ErrorCode::kInvalidArgument,
                       "{} export of '{}': input_scale is {} but {} activations ({}) have no static "
@@ -233,8 +235,8 @@ Status add_scalar_f32(SafetensorsWriter& w, const std::string& name, const Shape
 Result<TensorView> require(const TensorLookup& lookup, const std::string& name,
                            QuantExportFormat format) {
   if (auto v = find(lookup, name)) return *v;
-  return make_error(ErrorCode::kNotFound, "{} checkpoint: tensor '{}' is missing", format_label(format),
-                    name);
+  return make_error(ErrorCode::kNotFound, "{} checkpoint: tensor '{}' is missing",
+                    format_label(format), name);
 }
 
 std::optional<TensorView> find(const TensorLookup& lookup, const std::string& name) {
@@ -442,7 +444,8 @@ Result<QuantizedMatrix> read_byte_matrix(const TensorView& w, const std::string&
   if (fp8) {
     for (size_t i = 0; i < m.data.size(); ++i) {
       if ((m.data[i] & 0x7F) == 0x7F) {
-        return make_error(ErrorCode::kFormat, "tensor '{}' holds an FP8 NaN code (0x{:02x}) at row "
+        return make_error(ErrorCode::kFormat,
+                          "tensor '{}' holds an FP8 NaN code (0x{:02x}) at row "
                           "{}, column {}",
                           name, m.data[i], static_cast<int64_t>(i) / m.cols,
                           static_cast<int64_t>(i) % m.cols);
@@ -476,7 +479,8 @@ Status read_matrix_scales(const TensorView& s, const std::string& name, Quantize
       break;
   }
   if (!ok || v.size() != m.scales.size()) {
-    return make_error(ErrorCode::kFormat, "tensor '{}' has shape {}, which does not fit a {} matrix "
+    return make_error(ErrorCode::kFormat,
+                      "tensor '{}' has shape {}, which does not fit a {} matrix "
                       "[{}, {}] ({} scales)",
                       name, s.shape().to_string(), spec_text(m.spec), m.rows, m.cols,
                       m.scales.size());
@@ -511,8 +515,8 @@ Result<QuantizedMatrix> read_fp4_matrix(const TensorView& w, const std::string& 
   const bool nv = spec.format == QuantFormat::NVFP4;
   QF_TRY(expect_dtype(w, wname, {DType::U8}));
   if (w.ndim() != 2) {
-    return make_error(ErrorCode::kFormat, "tensor '{}' has shape {}, expected [out, in / 2]",
-                      wname, w.shape().to_string());
+    return make_error(ErrorCode::kFormat, "tensor '{}' has shape {}, expected [out, in / 2]", wname,
+                      w.shape().to_string());
   }
   const int64_t g = spec.group_size, rows = w.dim(0), cols = w.dim(1) * 2;
   if (cols % g != 0) {
@@ -539,9 +543,10 @@ Result<QuantizedMatrix> read_fp4_matrix(const TensorView& w, const std::string& 
       const uint8_t sc = sp[r * nb + b];
       // E4M3FN: NaN is 0x7F / 0xFF and a block scale is never negative; E8M0: 0xFF is NaN.
       if (nv ? (sc & 0x80) != 0 || sc == 0x7F : sc == 0xFF) {
-        return make_error(ErrorCode::kFormat,
-                          "tensor '{}' holds an invalid {} block scale 0x{:02x} at row {}, block {}",
-                          sname, nv ? "E4M3FN" : "E8M0", sc, r, b);
+        return make_error(
+            ErrorCode::kFormat,
+            "tensor '{}' holds an invalid {} block scale 0x{:02x} at row {}, block {}", sname,
+            nv ? "E4M3FN" : "E8M0", sc, r, b);
       }
       uint8_t* blk = group_block(m, r, b);
       std::memcpy(nv ? blk : blk + 1, cp + r * (cols / 2) + b * half, static_cast<size_t>(half));
@@ -614,112 +619,6 @@ TensorLookup safetensors_lookup(const SafetensorsFile& file) {
     if (!v.ok()) return std::nullopt;
     return *v;
   };
-}
-
-namespace {
-
-std::string kv_name(QuantExportFormat format, std::string_view prefix, int64_t layer, char kv) {
-  if (format == QuantExportFormat::kModelOpt) {
-    return fmt::format("{}.{}.self_attn.{}_proj.{}_scale", prefix, layer, kv, kv);
-  }
-  return fmt::format("{}.{}.self_attn.{}_scale", prefix, layer, kv);
-}
-
-Status check_kv_algo(QuantAlgo algo) {
-  if (algo == QuantAlgo::FP8 || algo == QuantAlgo::INT8) return ok_status();
-  return make_error(ErrorCode::kInvalidArgument,
-                    "KV-cache scales: kv_cache_quant_algo must be FP8 or INT8, got {}",
-                    quant_algo_name(algo));
-}
-
-}  // namespace
-
-Status write_kv_cache_scales(const KvCacheScales& s, QuantExportFormat format,
-                             SafetensorsWriter& writer, std::string_view layers_prefix) {
-  const char* fl = format_label(format);
-  QF_TRY(check_kv_algo(s.algo));
-  const int64_t per = s.per_head ? s.n_kv_heads : 1;
-  if (per <= 0) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "{} KV-cache scales: per-head scales need n_kv_heads > 0, got {}", fl,
-                      s.n_kv_heads);
-  }
-  if (s.k_scale.size() != s.v_scale.size() || s.k_scale.empty() ||
-      s.k_scale.size() % static_cast<size_t>(per) != 0) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "{} KV-cache scales: {} k scales and {} v scales (expected equal, non-zero "
-                      "multiples of {} per layer)",
-                      fl, s.k_scale.size(), s.v_scale.size(), per);
-  }
-  if (s.per_head && format == QuantExportFormat::kModelOpt) {
-    return make_error(ErrorCode::kUnsupported,
-                      "ModelOpt KV-cache scales are one k_scale / v_scale per layer; per-head "
-                      "scales need the compressed-tensors format (strategy attn_head)");
-  }
-  const int64_t n_layers = static_cast<int64_t>(s.k_scale.size()) / per;
-  for (int64_t i = 0; i < n_layers; ++i) {
-    for (char kv : {'k', 'v'}) {
-      const auto& src = kv == 'k' ? s.k_scale : s.v_scale;
-      std::vector<float> vals(src.begin() + i * per, src.begin() + (i + 1) * per);
-      const std::string name = kv_name(format, layers_prefix, i, kv);
-      for (float v : vals) QF_TRY(check_scale(v, name, true));
-      const Shape shape = format == QuantExportFormat::kModelOpt ? Shape{}
-                          : s.per_head                           ? Shape{per, 1, 1}
-                                                                 : Shape{1};
-      QF_TRY(add_f32(writer, name, shape, vals));
-    }
-  }
-  return ok_status();
-}
-
-Result<KvCacheScales> read_kv_cache_scales(const TensorLookup& lookup, QuantExportFormat format,
-                                           QuantAlgo algo, int64_t n_layers, int64_t n_kv_heads,
-                                           std::string_view layers_prefix) {
-  QF_TRY(check_kv_algo(algo));
-  if (n_layers <= 0) {
-    return make_error(ErrorCode::kInvalidArgument, "KV-cache scales: n_layers {} <= 0", n_layers);
-  }
-  KvCacheScales out;
-  out.algo = algo;
-  const QuantExportFormat other = format == QuantExportFormat::kModelOpt
-                                      ? QuantExportFormat::kCompressedTensors
-                                      : QuantExportFormat::kModelOpt;
-  for (int64_t i = 0; i < n_layers; ++i) {
-    for (char kv : {'k', 'v'}) {
-      std::string name = kv_name(format, layers_prefix, i, kv);
-      auto v = find(lookup, name);
-      if (!v) {
-        name = kv_name(other, layers_prefix, i, kv);
-        v = find(lookup, name);
-      }
-      if (!v) {
-        return make_error(ErrorCode::kNotFound,
-                          "{} checkpoint: KV-cache scale '{}' is missing (kv_cache_quant_algo {})",
-                          format_label(format), kv_name(format, layers_prefix, i, kv),
-                          quant_algo_name(algo));
-      }
-      QF_TRY(expect_dtype(*v, name, {DType::F32, DType::F16, DType::BF16}));
-      const bool per_head = v->numel() != 1;
-      if (per_head && (n_kv_heads <= 0 || v->numel() != n_kv_heads)) {
-        return make_error(ErrorCode::kFormat,
-                          "tensor '{}' has shape {}, expected one scale or one per KV head ({})",
-                          name, v->shape().to_string(), n_kv_heads);
-      }
-      if (i == 0 && kv == 'k') {
-        out.per_head = per_head;
-        out.n_kv_heads = per_head ? n_kv_heads : 0;
-      } else if (per_head != out.per_head) {
-        return make_error(ErrorCode::kFormat,
-                          "tensor '{}' has shape {} but layer 0 has {} KV-cache scales", name,
-                          v->shape().to_string(), out.per_head ? "per-head" : "per-layer");
-      }
-      QF_ASSIGN_OR_RETURN(std::vector<float> vals, read_floats(*v, name));
-      for (float x : vals) QF_TRY(check_scale(x, name, true));
-      auto& dst = kv == 'k' ? out.k_scale : out.v_scale;
-      dst.insert(dst.end(), vals.begin(), vals.end());
-    }
-  }
-  return out;
 }
 
 }  // namespace qforge

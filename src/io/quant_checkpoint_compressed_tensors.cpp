@@ -178,6 +178,15 @@ Result<QuantizedMatrix> read_int8_packed(const TensorLookup& lookup, const std::
   return m;
 }
 
+// NVFP4 global scales are stored as reciprocals; a subnormal scale has none in FP32.
+Status check_reciprocal(float reciprocal, const std::string& name, float scale) {
+  if (std::isfinite(reciprocal)) return ok_status();
+  return make_error(ErrorCode::kInvalidArgument,
+                    "compressed-tensors export: {} = 1 / {} overflows FP32 (the scale is too "
+                    "small to store as a reciprocal)",
+                    name, scale);
+}
+
 Shape scale_shape(const QuantizedMatrix& m) {
   switch (m.spec.format) {
     case QuantFormat::FP8_PER_CHANNEL:
@@ -244,6 +253,7 @@ Status write_linear_ct(const QuantizedLinear& layer, SafetensorsWriter& w) {
         // weight_global_scale = 1 / weight_scale_2 (= 448 * 6 / amax). An all-zero tensor keeps
         // compressed-tensors' fallback of 1.
         const float gs = m.tensor_scale > 0.0f ? 1.0f / m.tensor_scale : 1.0f;
+        QF_TRY(check_reciprocal(gs, mod + ".weight_global_scale", m.tensor_scale));
         QF_TRY(add_scalar_f32(w, mod + ".weight_global_scale", Shape{1}, gs));
       }
       break;
@@ -255,7 +265,9 @@ Status write_linear_ct(const QuantizedLinear& layer, SafetensorsWriter& w) {
   }
   const ActivationQuant act = layer.scheme.activation;
   if (act == ActivationQuant::kNvfp4) {
-    QF_TRY(add_scalar_f32(w, mod + ".input_global_scale", Shape{1}, 1.0f / layer.input_scale));
+    const float gs = 1.0f / layer.input_scale;
+    QF_TRY(check_reciprocal(gs, mod + ".input_global_scale", layer.input_scale));
+    QF_TRY(add_scalar_f32(w, mod + ".input_global_scale", Shape{1}, gs));
   } else if (activation_quant_is_static(act)) {
     QF_TRY(add_scalar_f32(w, mod + ".input_scale", Shape{1}, layer.input_scale));
   }

@@ -56,8 +56,8 @@ Result<std::optional<std::string>> json_opt_string(const json& obj, const char* 
   return std::optional<std::string>(it->get<std::string>());
 }
 
-Result<std::optional<int64_t>> json_opt_int(const json& obj, const char* key,
-                                            std::string_view file, const std::string& path) {
+Result<std::optional<int64_t>> json_opt_int(const json& obj, const char* key, std::string_view file,
+                                            const std::string& path) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return std::optional<int64_t>();
   QF_ASSIGN_OR_RETURN(int64_t v, io_detail::json_to_int64(*it, file, join_path(path, key)));
@@ -93,8 +93,9 @@ Result<QuantAlgo> algo_from_text(std::string_view text, std::string_view file,
   if (up == "FP8_PB_WO") return QuantAlgo::FP8_BLOCK_SCALES;
   // ModelOpt algorithms without a qforge counterpart: valid files qforge cannot serve.
   static constexpr std::array<std::string_view, 9> kKnownElsewhere = {
-      "W4A16_NVFP4",    "NVFP4_AWQ",        "NVFP4_SVD",      "MXFP8",          "W4A8_NVFP4_FP8",
-      "W4A8_MXFP4_MXFP8", "FP8_PB_REAL",   "NVFP4_STATIC",  "W4A8_QSERVE_PER_GROUP"};
+      "W4A16_NVFP4", "NVFP4_AWQ",      "NVFP4_SVD",
+      "MXFP8",       "W4A8_NVFP4_FP8", "W4A8_MXFP4_MXFP8",
+      "FP8_PB_REAL", "NVFP4_STATIC",   "W4A8_QSERVE_PER_GROUP"};
   for (std::string_view k : kKnownElsewhere) {
     if (up == k) {
       return make_error(ErrorCode::kUnsupported,
@@ -116,6 +117,13 @@ Result<QuantAlgo> algo_from_text(std::string_view text, std::string_view file,
                       file, path, io_detail::printable(text), names);
   }
   return *a;
+}
+
+// KV-cache fields also accept INT8, which is a KV-cache format only.
+Result<QuantAlgo> kv_algo_from_text(const std::string& text, std::string_view file,
+                                    const std::string& path) {
+  if (upper(text) == "INT8") return QuantAlgo::INT8;
+  return algo_from_text(text, file, path);
 }
 
 std::string algo_to_text(QuantAlgo algo) {
@@ -175,8 +183,8 @@ Status validate_info(const QuantCheckpointInfo& info) {
                       "weights)",
                       fl);
   }
-  if (info.kv_cache_quant_algo != QuantAlgo::NO_QUANT && info.kv_cache_quant_algo != QuantAlgo::FP8 &&
-      info.kv_cache_quant_algo != QuantAlgo::INT8) {
+  if (info.kv_cache_quant_algo != QuantAlgo::NO_QUANT &&
+      info.kv_cache_quant_algo != QuantAlgo::FP8 && info.kv_cache_quant_algo != QuantAlgo::INT8) {
     return make_error(ErrorCode::kInvalidArgument,
                       "{} config: kv_cache_quant_algo {} (expected FP8, INT8 or NO_QUANT)", fl,
                       quant_algo_name(info.kv_cache_quant_algo));
@@ -214,12 +222,11 @@ Status validate_info(const QuantCheckpointInfo& info) {
   }
   if (uses_int4(info)) {
     QF_TRY(check_group_size(info.group_size, fl, "group_size"));
-    if (info.has_zero_point && (info.quant_algo == QuantAlgo::W4A8_AWQ ||
-                                info.layer_algos.end() !=
-                                    std::find_if(info.layer_algos.begin(), info.layer_algos.end(),
-                                                 [](const auto& kv) {
-                                                   return kv.second == QuantAlgo::W4A8_AWQ;
-                                                 }))) {
+    if (info.has_zero_point &&
+        (info.quant_algo == QuantAlgo::W4A8_AWQ ||
+         info.layer_algos.end() !=
+             std::find_if(info.layer_algos.begin(), info.layer_algos.end(),
+                          [](const auto& kv) { return kv.second == QuantAlgo::W4A8_AWQ; }))) {
       return make_error(ErrorCode::kUnsupported,
                         "{} config: W4A8_AWQ is symmetric INT4 (has_zero_point must be false)", fl);
     }
@@ -370,7 +377,7 @@ Result<QuantCheckpointInfo> parse_modelopt_object(const json& q, std::string_vie
       const std::string kp = join_path(path, "kv_cache_scheme");
       if (it->is_string()) {
         QF_ASSIGN_OR_RETURN(info.kv_cache_quant_algo,
-                            algo_from_text(it->get<std::string>(), file, kp));
+                            kv_algo_from_text(it->get<std::string>(), file, kp));
       } else if (it->is_object()) {
         QF_TRY(parse_ct_kv_cache_scheme(*it, file, kp, info));
       } else {
@@ -383,17 +390,18 @@ Result<QuantCheckpointInfo> parse_modelopt_object(const json& q, std::string_vie
     if (kv) {
       const std::string kp = join_path(path, "kv_cache_quant_algo");
       if (upper(*kv) == "NVFP4" || upper(*kv) == "NVFP4_AFFINE") {
-        return make_error(ErrorCode::kUnsupported, "{}: {} = '{}': qforge's KV cache is FP8 or INT8",
-                          file, kp, *kv);
+        return make_error(ErrorCode::kUnsupported,
+                          "{}: {} = '{}': qforge's KV cache is FP8 or INT8", file, kp, *kv);
       }
-      QF_ASSIGN_OR_RETURN(info.kv_cache_quant_algo, algo_from_text(*kv, file, kp));
+      QF_ASSIGN_OR_RETURN(info.kv_cache_quant_algo, kv_algo_from_text(*kv, file, kp));
     }
     QF_ASSIGN_OR_RETURN(info.exclude_modules, json_opt_strings(q, "exclude_modules", file, path));
   }
   if (info.kv_cache_quant_algo != QuantAlgo::NO_QUANT &&
       info.kv_cache_quant_algo != QuantAlgo::FP8 && info.kv_cache_quant_algo != QuantAlgo::INT8) {
-    return make_error(ErrorCode::kUnsupported, "{}: {}: KV-cache algorithm {} (expected FP8 or INT8)",
-                      file, join_path(path, config_json ? "kv_cache_scheme" : "kv_cache_quant_algo"),
+    return make_error(ErrorCode::kUnsupported,
+                      "{}: {}: KV-cache algorithm {} (expected FP8 or INT8)", file,
+                      join_path(path, config_json ? "kv_cache_scheme" : "kv_cache_quant_algo"),
                       quant_algo_name(info.kv_cache_quant_algo));
   }
   if (info.kv_cache_per_head) {
@@ -407,7 +415,8 @@ Result<QuantCheckpointInfo> parse_modelopt_object(const json& q, std::string_vie
   info.pre_quant_scale = pqs.value_or(false);
   bool has_zero_point = zero_point.value_or(false);
   std::optional<int64_t> int4_group;  // the INT4 group size, wherever it is stated
-  auto note_group = [&](QuantAlgo algo, std::optional<int64_t> g, const std::string& gpath) -> Status {
+  auto note_group = [&](QuantAlgo algo, std::optional<int64_t> g,
+                        const std::string& gpath) -> Status {
     if (!g) return ok_status();
     if (*g <= 0) {
       return make_error(ErrorCode::kFormat, "{}: {} = {} must be a positive group size", file,
@@ -523,8 +532,10 @@ Result<std::optional<QuantCheckpointInfo>> parse_quant_checkpoint_info(
   constexpr std::string_view kConfig = "config.json";
   constexpr std::string_view kHf = "hf_quant_config.json";
   const std::string qpath = "quantization_config";
-  if (!config_json.is_object()) return type_error(kConfig, "the top level", "an object", config_json);
-  QF_ASSIGN_OR_RETURN(const json* qc, json_opt_object(config_json, "quantization_config", kConfig, ""));
+  if (!config_json.is_object())
+    return type_error(kConfig, "the top level", "an object", config_json);
+  QF_ASSIGN_OR_RETURN(const json* qc,
+                      json_opt_object(config_json, "quantization_config", kConfig, ""));
   std::optional<std::string> method;
   if (qc) {
     QF_ASSIGN_OR_RETURN(method, json_opt_string(*qc, "quant_method", kConfig, qpath));
@@ -539,8 +550,8 @@ Result<std::optional<QuantCheckpointInfo>> parse_quant_checkpoint_info(
     // hf_quant_config layout) or the flat compressed-tensors-style keys.
     QF_ASSIGN_OR_RETURN(const json* nested, json_opt_object(*qc, "quantization", kConfig, qpath));
     if (nested) {
-      QF_ASSIGN_OR_RETURN(config_info, parse_modelopt_object(*nested, kConfig,
-                                                             qpath + ".quantization", false));
+      QF_ASSIGN_OR_RETURN(config_info,
+                          parse_modelopt_object(*nested, kConfig, qpath + ".quantization", false));
     } else {
       QF_ASSIGN_OR_RETURN(config_info, parse_modelopt_object(*qc, kConfig, qpath, true));
     }

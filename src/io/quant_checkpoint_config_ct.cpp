@@ -34,7 +34,7 @@ std::string lower(std::string_view s) {
 // One QuantizationArgs object, with the fields compressed-tensors serializes.
 json args(int bits, const char* type, const char* strategy, json group_size, json dynamic,
           bool symmetric = true) {
-  json a = {{"num_bits", bits},         {"type", type},        {"symmetric", symmetric},
+  json a = {{"num_bits", bits},         {"type", type},         {"symmetric", symmetric},
             {"group_size", group_size}, {"strategy", strategy}, {"block_structure", nullptr},
             {"dynamic", dynamic},       {"actorder", nullptr}};
   return a;
@@ -93,7 +93,8 @@ Result<CtArgs> parse_args(const json& a, std::string_view file, const std::strin
     static const std::set<std::string> kStrategies = {"tensor", "channel",      "group",    "block",
                                                       "token",  "tensor_group", "attn_head"};
     if (!kStrategies.count(out.strategy)) {
-      return make_error(ErrorCode::kFormat, "{}: {}.strategy = '{}' is not a compressed-tensors "
+      return make_error(ErrorCode::kFormat,
+                        "{}: {}.strategy = '{}' is not a compressed-tensors "
                         "strategy",
                         file, path, io_detail::printable(*strategy));
     }
@@ -119,8 +120,8 @@ Result<CtArgs> parse_args(const json& a, std::string_view file, const std::strin
       out.block = {r, c};
     } else if (bs->is_array() && bs->size() == 2) {
       for (size_t i = 0; i < 2; ++i) {
-        QF_ASSIGN_OR_RETURN(int64_t v, io_detail::json_to_int64((*bs)[i], file,
-                                                                fmt::format("{}[{}]", bp, i)));
+        QF_ASSIGN_OR_RETURN(int64_t v,
+                            io_detail::json_to_int64((*bs)[i], file, fmt::format("{}[{}]", bp, i)));
         out.block.push_back(v);
       }
     } else {
@@ -141,11 +142,10 @@ Result<CtArgs> parse_args(const json& a, std::string_view file, const std::strin
   }
   auto act = a.find("actorder");
   if (act != a.end() && !act->is_null()) {
-    const bool grouped = act->is_boolean() ? act->get<bool>()
-                         : act->is_string()
-                             ? lower(act->get<std::string>()) == "group" ||
-                                   lower(act->get<std::string>()) == "dynamic"
-                             : true;
+    const bool grouped = act->is_boolean()  ? act->get<bool>()
+                         : act->is_string() ? lower(act->get<std::string>()) == "group" ||
+                                                  lower(act->get<std::string>()) == "dynamic"
+                                            : true;
     if (grouped) {
       return make_error(ErrorCode::kUnsupported,
                         "{}: {}.actorder = {}: activation-ordered groups (weight_g_idx) are not "
@@ -164,11 +164,12 @@ bool is_f8_static_tensor(const std::optional<CtArgs>& a) {
 Result<QuantAlgo> algo_for_group(const std::optional<CtArgs>& w, const std::optional<CtArgs>& in,
                                  std::string_view file, const std::string& path) {
   auto none = [&]() -> Error {
-    return make_error(ErrorCode::kUnsupported,
-                      "{}: {}: compressed-tensors scheme ({} weights, {} activations) has no qforge "
-                      "algorithm",
-                      file, path, w ? w->describe() : std::string("no"),
-                      in ? in->describe() : std::string("unquantized"));
+    return make_error(
+        ErrorCode::kUnsupported,
+        "{}: {}: compressed-tensors scheme ({} weights, {} activations) has no qforge "
+        "algorithm",
+        file, path, w ? w->describe() : std::string("no"),
+        in ? in->describe() : std::string("unquantized"));
   };
   if (!w) return none();
   if (!w->is_float && w->bits == 4 && w->strategy == "group") {
@@ -341,14 +342,15 @@ Result<json> make_ct_quantization_config(const QuantCheckpointInfo& info) {
     formats.insert((*it)["format"].get<std::string>());
   }
   qc["config_groups"] = std::move(groups);
-  qc["format"] = formats.empty() ? std::string("dense")
+  qc["format"] = formats.empty()       ? std::string("dense")
                  : formats.size() == 1 ? *formats.begin()
                                        : std::string("mixed-precision");
   qc["global_compression_ratio"] = nullptr;
   qc["ignore"] = info.exclude_modules;
-  qc["kv_cache_scheme"] = info.kv_cache_quant_algo == QuantAlgo::NO_QUANT
-                              ? json(nullptr)
-                              : ct_kv_cache_scheme(info.kv_cache_quant_algo, info.kv_cache_per_head);
+  qc["kv_cache_scheme"] =
+      info.kv_cache_quant_algo == QuantAlgo::NO_QUANT
+          ? json(nullptr)
+          : ct_kv_cache_scheme(info.kv_cache_quant_algo, info.kv_cache_per_head);
   qc["quant_method"] = "compressed-tensors";
   qc["quantization_status"] = "compressed";
   // Extra keys compressed-tensors ignores (its QuantizationConfig has extra="ignore"), in
@@ -422,7 +424,8 @@ Result<QuantCheckpointInfo> parse_ct_quantization_config(const json& qc, std::st
       return make_error(ErrorCode::kUnsupported,
                         "{}: {}: format '{}' for {} weights; qforge reads {} (weights stored "
                         "compressed)",
-                        file, gp, io_detail::printable(f), w->describe(), fmt::join(ok_formats, ", "));
+                        file, gp, io_detail::printable(f), w->describe(),
+                        fmt::join(ok_formats, ", "));
     }
     if (algo_is_int4(algo)) {
       if ((int4_group && *int4_group != w->group_size) ||
@@ -435,7 +438,8 @@ Result<QuantCheckpointInfo> parse_ct_quantization_config(const json& qc, std::st
       int4_group = w->group_size;
       int4_asym = !w->symmetric;
     }
-    QF_ASSIGN_OR_RETURN(std::vector<std::string> targets, json_opt_strings(*it, "targets", file, gp));
+    QF_ASSIGN_OR_RETURN(std::vector<std::string> targets,
+                        json_opt_strings(*it, "targets", file, gp));
     if (targets.empty()) {
       return make_error(ErrorCode::kFormat, "{}: {}.targets is missing or empty", file, gp);
     }

@@ -62,18 +62,18 @@ Status attach_quantized_layers(LoadedModel& model, const QuantCheckpointInfo& in
       }
       if (algo == QuantAlgo::NO_QUANT) continue;
       QF_ASSIGN_OR_RETURN(LinearQuantScheme scheme, scheme_for_algo(algo, qc));
-      QF_ASSIGN_OR_RETURN(QuantizedLinear q,
-                          read_quantized_linear(lookup, module, scheme, info.format)
-                              .context(w.source()));
+      QF_ASSIGN_OR_RETURN(
+          QuantizedLinear q,
+          read_quantized_linear(lookup, module, scheme, info.format).context(w.source()));
       model.quantized_linears.emplace(module, std::move(q));
     }
   }
   if (info.kv_cache_quant_algo != QuantAlgo::NO_QUANT) {
-    QF_ASSIGN_OR_RETURN(KvCacheScales kv,
-                        read_kv_cache_scales(lookup, info.format, info.kv_cache_quant_algo,
-                                             model.config.num_hidden_layers,
-                                             model.config.num_key_value_heads)
-                            .context(w.source()));
+    QF_ASSIGN_OR_RETURN(
+        KvCacheScales kv,
+        read_kv_cache_scales(lookup, info.format, info.kv_cache_quant_algo,
+                             model.config.num_hidden_layers, model.config.num_key_value_heads)
+            .context(w.source()));
     model.kv_cache_quant.dtype =
         kv.algo == QuantAlgo::INT8 ? KvCacheDType::kInt8 : KvCacheDType::kFp8;
     model.kv_cache_quant.per_head = kv.per_head;

@@ -70,7 +70,8 @@ Status write_int4(const QuantizedLinear& layer, SafetensorsWriter& w) {
           decode_group_scale(block_scale_bits(blk), m.spec.scale_type);
       uint8_t* dst = packed.data() + (r / 2) * m.cols + b * g;
       const int shift = static_cast<int>(4 * (r % 2));
-      for (int64_t j = 0; j < g; ++j) dst[j] = static_cast<uint8_t>(dst[j] | nibble(blk + 2, j) << shift);
+      for (int64_t j = 0; j < g; ++j)
+        dst[j] = static_cast<uint8_t>(dst[j] | nibble(blk + 2, j) << shift);
     }
   }
   QF_TRY(add_bytes(w, layer.module + ".weight", DType::U8, Shape{m.rows / 2, m.cols}, packed.data(),
@@ -114,10 +115,9 @@ Result<QuantizedMatrix> read_int4(const TensorLookup& lookup, const std::string&
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t b = 0; b < nb; ++b) {
       uint8_t* blk = group_block(m, r, b);
-      QF_ASSIGN_OR_RETURN(
-          uint16_t bits,
-          encode_group_scale(scales[static_cast<size_t>(r * nb + b)], spec.scale_type,
-                             fmt::format("{}[{}, {}]", sn, r, b)));
+      QF_ASSIGN_OR_RETURN(uint16_t bits,
+                          encode_group_scale(scales[static_cast<size_t>(r * nb + b)],
+                                             spec.scale_type, fmt::format("{}[{}, {}]", sn, r, b)));
       set_block_scale_bits(blk, bits);
       const uint8_t* src = packed + (r / 2) * cols + b * g;
       for (int64_t j = 0; j < g; ++j) set_nibble(blk + 2, j, (src[j] >> (4 * (r % 2))) & 0xF);

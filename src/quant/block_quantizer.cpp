@@ -65,7 +65,9 @@ struct Work {
   std::string module;
   int64_t rows = 0, cols = 0;
   std::vector<float> w;
-  std::vector<float> w_ref;  // before clipping: the float layer the error report compares to
+  // Before clipping: the float layer the error report compares to (empty: same as w).
+  std::vector<float> w_ref;
+  const std::vector<float>& reference() const { return w_ref.empty() ? w : w_ref; }
   LinearQuantScheme scheme;
   std::vector<float> pre_quant_scale;  // when the scales could not be folded
   bool changed = false;                // folding touched it
@@ -392,9 +394,9 @@ class BlockQuantizer {
   Status clip_awq_weights() {
     for (size_t i = 0; i < kSlots.size(); ++i) {
       Work& w = work_[i];
-      w.w_ref = w.w;
       if (!w.scheme.quantized() || w.scheme.algorithm != WeightAlgorithm::kAwq) continue;
       if (i == kQ || i == kK) continue;  // llm-awq skips q/k: softmax absorbs their error
+      w.w_ref = w.w;
       const KeptRows& x = kept_[gi(kSlots[i].group)];
       QF_ASSIGN_OR_RETURN(
           std::vector<float> max_vals,
@@ -408,9 +410,6 @@ class BlockQuantizer {
   // Pass 2 over the transformed float block: observers of static input scales, GPTQ Hessians,
   // and the kept rows the error report uses (inputs as the quantized layers will see them).
   Status calibration_pass() {
-    for (size_t i = 0; i < kSlots.size(); ++i) {
-      if (work_[i].w_ref.empty()) work_[i].w_ref = work_[i].w;
-    }
     std::array<bool, kNumLinearGroups> observe{}, hessian{};
     for (size_t i = 0; i < kSlots.size(); ++i) {
       const LinearQuantScheme& s = work_[i].scheme;
@@ -494,7 +493,7 @@ class BlockQuantizer {
         q.input_scale = amax_to_input_scale(w.scheme.activation, amax);
       }
       rep.format = quant_spec_name(w.scheme.weight);
-      rep.weight_rel_error = rel_error(w.w_ref.data(), deq.data(), w.rows * w.cols);
+      rep.weight_rel_error = rel_error(w.reference().data(), deq.data(), w.rows * w.cols);
       rep.input_scale = q.input_scale;
       ActivationQuantParams a;
       a.kind = w.scheme.activation;
@@ -521,7 +520,7 @@ class BlockQuantizer {
         for (int64_t j = 0; j < w.cols; ++j) xs[t * w.cols + j] *= w.pre_quant_scale[j];
       }
     }
-    auto view = TensorView::make(static_cast<const void*>(w.w_ref.data()), DType::F32,
+    auto view = TensorView::make(static_cast<const void*>(w.reference().data()), DType::F32,
                                  Shape{w.rows, w.cols});
     auto ref = make_dense_weight_matrix(view.value(), w.module);
     std::vector<float> y_ref(static_cast<size_t>(x.n * w.rows)), y_q(y_ref.size());

@@ -53,7 +53,10 @@ CheckpointExport::CheckpointExport(const Model& model, const QuantizeOptions& op
                                    fs::path dir)
     : model_(model), options_(options), dir_(std::move(dir)) {}
 
-int64_t CheckpointExport::shard_count() const { return model_.config().num_hidden_layers + 2; }
+int64_t CheckpointExport::shard_count() const {
+  const bool kv = options_.quant_config.kv_cache_quant_algo != QuantAlgo::NO_QUANT;
+  return model_.config().num_hidden_layers + (kv ? 3 : 2);
+}
 
 std::string CheckpointExport::shard_name(int64_t index) const {
   return fmt::format("model-{:05d}-of-{:05d}.safetensors", index, shard_count());
@@ -85,34 +88,41 @@ Status CheckpointExport::write_block(int64_t block, const QuantizedBlock& qb) {
   return write_shard(block + 2, w).context(fmt::format("writing block {}", block));
 }
 
+Status CheckpointExport::write_fixed_shards() {
+  const auto& weights = model_.weights();
+  std::error_code ec;
+  const auto write_source = [&](int64_t index, std::vector<std::string> names) -> Status {
+    if (fs::exists(dir_ / shard_name(index), ec)) return ok_status();
+    SafetensorsWriter w;
+    std::vector<TensorView> views;
+    for (const auto& name : names) {
+      if (!weights.contains(name)) continue;
+      QF_ASSIGN_OR_RETURN(TensorView v, weights.get(name));
+      QF_TRY(add_source_tensor(w, name, v));
+      views.push_back(v);
+    }
+    QF_TRY(write_shard(index, w));
+    for (const TensorView& v : views) {
+      if (v.is_contiguous()) release_mapped_pages(v.data(), v.nbytes());
+    }
+    return ok_status();
+  };
+  QF_TRY(write_source(1, {"model.embed_tokens.weight"}));
+  return write_source(model_.config().num_hidden_layers + 2, {"model.norm.weight", "lm_head.weight"});
+}
+
 Result<uint64_t> CheckpointExport::finish(const PartialState& state, const KvCacheQuant& kv) {
   const ModelConfig& c = model_.config();
-  const auto& weights = model_.weights();
-  {
+  if (kv.enabled()) {
     SafetensorsWriter w;
-    QF_ASSIGN_OR_RETURN(TensorView e, weights.get("model.embed_tokens.weight"));
-    QF_TRY(add_source_tensor(w, "model.embed_tokens.weight", e));
-    QF_TRY(write_shard(1, w));
-    if (e.is_contiguous()) release_mapped_pages(e.data(), e.nbytes());
-  }
-  {
-    SafetensorsWriter w;
-    QF_ASSIGN_OR_RETURN(TensorView n, weights.get("model.norm.weight"));
-    QF_TRY(add_source_tensor(w, "model.norm.weight", n));
-    if (weights.contains("lm_head.weight")) {
-      QF_ASSIGN_OR_RETURN(TensorView h, weights.get("lm_head.weight"));
-      QF_TRY(add_source_tensor(w, "lm_head.weight", h));
-    }
-    if (kv.enabled()) {
-      KvCacheScales ks;
-      ks.algo = options_.quant_config.kv_cache_quant_algo;
-      ks.per_head = kv.per_head;
-      ks.n_kv_heads = c.num_key_value_heads;
-      ks.k_scale = kv.k_scale;
-      ks.v_scale = kv.v_scale;
-      QF_TRY(write_kv_cache_scales(ks, options_.export_format, w));
-    }
-    QF_TRY(write_shard(shard_count(), w));
+    KvCacheScales ks;
+    ks.algo = options_.quant_config.kv_cache_quant_algo;
+    ks.per_head = kv.per_head;
+    ks.n_kv_heads = c.num_key_value_heads;
+    ks.k_scale = kv.k_scale;
+    ks.v_scale = kv.v_scale;
+    QF_TRY(write_kv_cache_scales(ks, options_.export_format, w));
+    QF_TRY(write_shard(c.num_hidden_layers + 3, w));
   }
 
   // The index, read back from the shards on disk (blocks of a resumed run included).

@@ -21,10 +21,15 @@ class CheckpointExport {
  public:
   CheckpointExport(const Model& model, const QuantizeOptions& options, std::filesystem::path dir);
 
+  // The shards quantization does not change — 1: the embedding, n_layers + 2: the final norm
+  // and lm_head — unless they exist (a resumed run). Written first, while memory is empty, and
+  // their pages dropped after.
+  Status write_fixed_shards();
   // model-{b+2}-of-{n}.safetensors: the block's quantized linears, the tensors scale folding
-  // changed (F32), its other tensors as the source stores them, and its KV-cache scales.
+  // changed (F32), and its other tensors as the source stores them.
   Status write_block(int64_t block, const QuantizedBlock& qb);
-  // The remaining files. Returns the bytes of all shards.
+  // The KV-cache scales shard (n_layers + 3, when the KV cache is quantized), the index, the
+  // configs and tokenizer files. Returns the bytes of all shards.
   Result<uint64_t> finish(const PartialState& state, const KvCacheQuant& kv);
 
   int64_t shard_count() const;

@@ -15,6 +15,7 @@
 #include "qforge/core/mmap_file.h"
 #include "qforge/core/progress.h"
 #include "qforge/io/model_loader.h"
+#include "qforge/io/safetensors.h"
 #include "qforge/model/model.h"
 #include "qforge/quant/quantize.h"
 #include "qforge/tokenizer/tokenizer.h"
@@ -69,24 +70,30 @@ std::string quant_config_text(const QuantizeOptions& o) {
   return j.dump();
 }
 
-// Everything the output depends on: the model (config, tensor names/dtypes/shapes and sampled
-// bytes of every tensor), the calibration samples and the configuration.
-Result<std::string> run_fingerprint(const QuantizeOptions& o, const Model& model,
-                                    const CalibDataset& calib) {
+// Everything the output depends on: config.json, every safetensors file's size, mtime and
+// header (names, dtypes, shapes, offsets), the calibration samples and the configuration. File
+// contents are not read: that would page the whole model in (and a changed file has a new mtime).
+Result<std::string> run_fingerprint(const QuantizeOptions& o, const CalibDataset& calib) {
   std::vector<std::string> parts;
-  QF_ASSIGN_OR_RETURN(std::string config, read_file_text(fs::path(o.model_dir) / "config.json"));
+  const fs::path dir(o.model_dir);
+  QF_ASSIGN_OR_RETURN(std::string config, read_file_text(dir / "config.json"));
   parts.push_back(std::move(config));
-  for (const auto& [name, view] : model.weights().tensors()) {
-    std::string p = fmt::format("{} {} {}", name, dtype_name(view.dtype()), view.to_string());
-    if (view.is_contiguous()) {
-      const auto bytes = view.bytes();
-      const size_t n = bytes.size();
-      for (size_t at : {size_t{0}, n / 2, n > 64 ? n - 64 : size_t{0}}) {
-        const size_t len = std::min<size_t>(64, n - at);
-        p.append(reinterpret_cast<const char*>(bytes.data() + at), len);
-      }
-    }
-    parts.push_back(std::move(p));
+  std::vector<fs::path> shards;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.path().extension() == ".safetensors") shards.push_back(e.path());
+  }
+  std::sort(shards.begin(), shards.end());
+  for (const auto& shard : shards) {
+    std::ifstream in(shard, std::ios::binary);
+    uint64_t n = 0;
+    in.read(reinterpret_cast<char*>(&n), 8);
+    std::string header(static_cast<size_t>(std::min<uint64_t>(n, kSafetensorsMaxHeaderBytes)), '\0');
+    in.read(header.data(), static_cast<std::streamsize>(header.size()));
+    const auto mtime = fs::last_write_time(shard, ec).time_since_epoch().count();
+    parts.push_back(fmt::format("{} {} {} ", shard.filename().string(), fs::file_size(shard, ec),
+                                mtime) +
+                    header);
   }
   parts.push_back(fmt::format("{:016x}", calib_dataset_fingerprint(calib)));
   parts.push_back(quant_config_text(o));
@@ -171,13 +178,47 @@ std::vector<float> kv_scales(const std::vector<std::vector<float>>& amax, QuantA
   return out;
 }
 
+// Both export layouts store INT4 group scales as [out, in / group] without padding, so a group
+// size must divide every quantized layer's input width. Checked before any work starts.
+Status check_group_sizes(const Model& model, const QuantConfig& q) {
+  if (q.quant_algo == QuantAlgo::MIXED_PRECISION) return ok_status();
+  for (int64_t b = 0; b < model.n_layers(); ++b) {
+    const DecoderLayer& l = model.layer(b);
+    const std::pair<const char*, const WeightMatrix*> linears[] = {
+        {"self_attn.q_proj", l.q_proj.get()}, {"self_attn.k_proj", l.k_proj.get()},
+        {"self_attn.v_proj", l.v_proj.get()}, {"self_attn.o_proj", l.o_proj.get()},
+        {"mlp.gate_proj", l.gate_proj.get()}, {"mlp.up_proj", l.up_proj.get()},
+        {"mlp.down_proj", l.down_proj.get()}};
+    for (const auto& [name, m] : linears) {
+      const std::string module = fmt::format("model.layers.{}.{}", b, name);
+      QF_ASSIGN_OR_RETURN(LinearQuantScheme s, scheme_for_module(q, module));
+      const QuantSpec& w = s.weight;
+      const bool grouped = w.format == QuantFormat::INT4_GROUP ||
+                           w.format == QuantFormat::UINT4_GROUP ||
+                           w.format == QuantFormat::NVFP4 || w.format == QuantFormat::MXFP4;
+      if (grouped && m->cols() % w.group_size != 0) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "{}: group size {} does not divide its {} input features, and the "
+                          "checkpoint layouts store one scale per whole group; choose a group "
+                          "size that divides {} (e.g. 32, 64) or exclude the layer",
+                          module, w.group_size, m->cols(), m->cols());
+      }
+    }
+  }
+  return ok_status();
+}
+
+Result<QuantizeReport> run_blocks_and_export(const QuantizeOptions& o, const Model& model,
+                                             const CalibDataset& calib, const fs::path& partial,
+                                             const fs::path& out, PartialState& state);
+
 }  // namespace
 
 Result<QuantizeReport> quantize(const QuantizeOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   QF_TRY(validate_quant_config(o.quant_config));
   QF_TRY(validate_calib_config(o.calib));
-  QF_ASSIGN_OR_RETURN(AmaxMethod amax_method, parse_amax_method(o.calib.amax_method));
+  QF_TRY(parse_amax_method(o.calib.amax_method));
   if (o.output_dir.empty()) {
     return make_error(ErrorCode::kInvalidArgument, "no output directory (--output DIR)");
   }
@@ -195,6 +236,7 @@ Result<QuantizeReport> quantize(const QuantizeOptions& o) {
   }
   QF_ASSIGN_OR_RETURN(std::shared_ptr<const Model> model, Model::load(o.model_dir));
   const ModelConfig& c = model->config();
+  QF_TRY(check_group_sizes(*model, o.quant_config));
   QF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, load_tokenizer(o.model_dir));
   QF_ASSIGN_OR_RETURN(CalibDataset calib, load_calib_dataset(o.calib, *tokenizer));
   const auto n_samples = static_cast<int64_t>(calib.samples.size());
@@ -219,7 +261,7 @@ Result<QuantizeReport> quantize(const QuantizeOptions& o) {
     }
   }
 
-  QF_ASSIGN_OR_RETURN(std::string fingerprint, run_fingerprint(o, *model, calib));
+  QF_ASSIGN_OR_RETURN(std::string fingerprint, run_fingerprint(o, calib));
   PartialState state;
   std::error_code ec;
   if (o.resume && fs::exists(partial, ec)) {
@@ -243,17 +285,47 @@ Result<QuantizeReport> quantize(const QuantizeOptions& o) {
       return make_error(ErrorCode::kIo, "cannot create '{}': {}", partial.string(), ec.message());
     }
     state.fingerprint = fingerprint;
-    if (o.quant_config.quant_algo == QuantAlgo::MIXED_PRECISION) {
-      QF_ASSIGN_OR_RETURN(quant_internal::MixedPrecisionPlan plan,
-                          quant_internal::plan_mixed_precision(*model, calib, o.quant_config,
-                                                               o.show_progress));
-      for (const auto& [module, algo] : plan.algos) {
-        state.plan[module] = std::string(quant_algo_name(algo));
-      }
-      state.plan_table = plan.table;
-    }
-    QF_TRY(quant_internal::save_partial_state(partial, state));
   }
+  // From here on a failure keeps the finished blocks for --resume, or removes the partial
+  // directory when it holds none (nothing looks complete either way).
+  auto result = run_blocks_and_export(o, *model, calib, partial, out, state);
+  if (!result.ok()) {
+    if (state.next_block == 0) {
+      fs::remove_all(partial, ec);
+    } else {
+      return std::move(result).error().add_context(
+          fmt::format("blocks 0..{} are kept in '{}'; rerun with --resume to continue",
+                      state.next_block - 1, partial.string()));
+    }
+    return std::move(result).error();
+  }
+  result.value().seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return result;
+}
+
+namespace {
+
+Result<QuantizeReport> run_blocks_and_export(const QuantizeOptions& o, const Model& model_ref,
+                                             const CalibDataset& calib, const fs::path& partial,
+                                             const fs::path& out, PartialState& state) {
+  const Model* model = &model_ref;
+  const ModelConfig& c = model->config();
+  const auto n_samples = static_cast<int64_t>(calib.samples.size());
+  const int64_t seq_len = o.calib.calib_max_seq_length;
+  QF_ASSIGN_OR_RETURN(AmaxMethod amax_method, parse_amax_method(o.calib.amax_method));
+  std::error_code ec;
+  if (state.next_block == 0 && state.plan.empty() &&
+      o.quant_config.quant_algo == QuantAlgo::MIXED_PRECISION) {
+    QF_ASSIGN_OR_RETURN(quant_internal::MixedPrecisionPlan plan,
+                        quant_internal::plan_mixed_precision(*model, calib, o.quant_config,
+                                                             o.show_progress));
+    for (const auto& [module, algo] : plan.algos) {
+      state.plan[module] = std::string(quant_algo_name(algo));
+    }
+    state.plan_table = plan.table;
+  }
+  QF_TRY(quant_internal::save_partial_state(partial, state));
   QuantizeReport report;
   report.blocks_resumed = state.next_block;
   report.calib_samples = n_samples;
@@ -276,15 +348,19 @@ Result<QuantizeReport> quantize(const QuantizeOptions& o) {
     };
   }
 
+  // The unchanged shards first, while little else is resident (their pages are dropped after).
+  quant_internal::CheckpointExport exporter(*model, o, partial);
+  QF_TRY(exporter.write_fixed_shards());
   const size_t hidden_count = static_cast<size_t>(n_samples * seq_len * c.hidden_size);
   std::vector<float> hidden;
   if (state.next_block > 0) {
     QF_ASSIGN_OR_RETURN(hidden, quant_internal::load_hidden(partial, hidden_count));
   } else {
     hidden = embed_samples(*model, calib);
+    QF_ASSIGN_OR_RETURN(TensorView embed, model->weights().get("model.embed_tokens.weight"));
+    if (embed.is_contiguous()) release_mapped_pages(embed.data(), embed.nbytes());
   }
 
-  quant_internal::CheckpointExport exporter(*model, o, partial);
   ProgressOptions po;
   po.enabled = o.show_progress;
   po.unit = "block";
@@ -301,7 +377,8 @@ Result<QuantizeReport> quantize(const QuantizeOptions& o) {
     state.v_amax.push_back(qb.v_amax);
     QF_TRY(quant_internal::save_partial_state(partial, state));
     release_block_pages(*model, b);
-    bar.advance();
+    log_debug("block {}: peak RSS so far {:.0f} MiB", b, peak_rss_bytes() / 1048576.0);
+      bar.advance();
     if (o.after_block) QF_TRY(o.after_block(b));
   }
   bar.finish();
@@ -319,11 +396,10 @@ Result<QuantizeReport> quantize(const QuantizeOptions& o) {
   fs::remove(partial / quant_internal::kStateFile, ec);
   QF_TRY(quant_internal::publish_directory(partial, out, o.overwrite));
 
-  report.layers = std::move(state.reports);
+  report.layers = state.reports;
   report.peak_rss_bytes = peak_rss_bytes();
-  report.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return report;
 }
 
+}  // namespace
 }  // namespace qforge

@@ -32,9 +32,8 @@ void expect_encoder_matches(const std::vector<float>& x) {
     std::vector<uint8_t> got(x.size(), 0xFF);
     quantize_internal::encode_e2m1_simd(x.data(), n, got.data());
     for (size_t i = 0; i < x.size(); ++i) {
-      ASSERT_EQ(int{got[i]}, int{ref[i]})
-          << "target " << t.name << ": x = " << x[i] << " (bits 0x" << std::hex
-          << std::bit_cast<uint32_t>(x[i]) << ")";
+      ASSERT_EQ(int{got[i]}, int{ref[i]}) << "target " << t.name << ": x = " << x[i] << " (bits 0x"
+                                          << std::hex << std::bit_cast<uint32_t>(x[i]) << ")";
     }
   }
 }
@@ -46,8 +45,8 @@ float from_bits(uint32_t bits) {
 TEST(Nvfp4Encoder, DenseAroundEveryBoundaryAndCode) {
   // Rounding boundaries (E2M1 midpoints), code points, the clamp points of the encoder and the
   // binade edges it switches at; every float within 4096 ulps of each, both signs.
-  const float points[] = {0.0f,  0.125f, 0.25f, 0.5f, 0.75f, 1.0f, 1.25f, 1.5f, 1.75f, 2.0f,
-                          2.5f,  3.0f,   3.5f,  4.0f, 5.0f,  6.0f, 7.0f,  8.0f, 0.0625f, 16.0f};
+  const float points[] = {0.0f, 0.125f, 0.25f, 0.5f, 0.75f, 1.0f, 1.25f, 1.5f, 1.75f,   2.0f,
+                          2.5f, 3.0f,   3.5f,  4.0f, 5.0f,  6.0f, 7.0f,  8.0f, 0.0625f, 16.0f};
   std::vector<float> x;
   for (float p : points) {
     const uint32_t b = std::bit_cast<uint32_t>(p);
@@ -65,8 +64,8 @@ TEST(Nvfp4Encoder, EveryExponentAndSpecials) {
   // Every exponent field with mantissas 0, 1, the half point and its neighbours, all ones.
   std::vector<float> x;
   for (uint32_t e = 0; e < 256; ++e) {
-    for (uint32_t m : {0u, 1u, 2u, 0x1FFFFFu, 0x200000u, 0x200001u, 0x3FFFFFu, 0x400000u,
-                       0x400001u, 0x5FFFFFu, 0x600000u, 0x600001u, 0x7FFFFEu, 0x7FFFFFu}) {
+    for (uint32_t m : {0u, 1u, 2u, 0x1FFFFFu, 0x200000u, 0x200001u, 0x3FFFFFu, 0x400000u, 0x400001u,
+                       0x5FFFFFu, 0x600000u, 0x600001u, 0x7FFFFEu, 0x7FFFFFu}) {
       for (uint32_t s : {0u, 0x80000000u}) x.push_back(from_bits(s | (e << 23) | m));
     }
   }
@@ -164,11 +163,11 @@ TEST(Nvfp4Encoder, RowsWithZeroUnderflowingAndOddBlocks) {
   Rng rng(12);
   std::vector<float> x(16 * 70 + 5);
   for (float& v : x) v = static_cast<float>(rng.normal());
-  for (int i = 16 * 3; i < 16 * 4; ++i) x[i] = 0.0f;                  // all-zero block
+  for (int i = 16 * 3; i < 16 * 4; ++i) x[i] = 0.0f;                    // all-zero block
   for (int i = 16 * 5; i < 16 * 6; ++i) x[i] = (i & 1) ? -0.0f : 0.0f;  // signed zeros
-  for (int i = 16 * 7; i < 16 * 8; ++i) x[i] *= 1e-9f;   // block scale underflows E4M3
-  for (int i = 16 * 9; i < 16 * 10; ++i) x[i] *= 1e-40f;  // subnormal inputs
-  for (int i = 16 * 11; i < 16 * 12; ++i) x[i] *= 1e30f;  // saturates the block scale
+  for (int i = 16 * 7; i < 16 * 8; ++i) x[i] *= 1e-9f;      // block scale underflows E4M3
+  for (int i = 16 * 9; i < 16 * 10; ++i) x[i] *= 1e-40f;    // subnormal inputs
+  for (int i = 16 * 11; i < 16 * 12; ++i) x[i] *= 1e30f;    // saturates the block scale
   x[16 * 13 + 4] = std::numeric_limits<float>::infinity();  // non-finite block: zero codes
   x[16 * 14 + 9] = std::numeric_limits<float>::quiet_NaN();
   x[16 * 15] = std::numeric_limits<float>::max();

@@ -1,6 +1,8 @@
 // `qforge quantize`: post-training quantization of a Hugging Face model directory into a
 // quantized checkpoint (ModelOpt/TensorRT-LLM layout by default, or compressed-tensors), with a
 // progress bar per block and a per-layer summary table at the end.
+#include <malloc.h>
+
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -34,6 +36,9 @@ QuantAlgo parse_kv(const std::string& text) {
 }
 
 void run_quantize(QuantizeArgs& a) {
+  // Large buffers (a block's F32 copies) go back to the OS when freed, so the peak RSS is one
+  // block's worth rather than the high-water mark of glibc's grown heap.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   QuantizeOptions& o = a.options;
   QuantConfig& q = o.quant_config;
   q.quant_algo = value_or_fail(parse_qformat(a.qformat));

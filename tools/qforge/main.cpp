@@ -1,9 +1,13 @@
 // qforge: quantize, build, evaluate and serve LLMs. Dispatches to one file per subcommand.
+#include <csignal>
 #include <cstdio>
 
 #include "commands.h"
 
 int main(int argc, char** argv) {
+  // A write past RLIMIT_FSIZE (a quota, a capped container disk) then fails with EFBIG and a
+  // clear message instead of killing the process mid-file.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{
       "qforge: LLM quantization toolkit and inference engine.\n"
       "Run `qforge <command> --help` for the options of each command."};

@@ -1,6 +1,6 @@
-// Quantized Hugging Face checkpoints in the two layouts serving stacks read: NVIDIA ModelOpt's
-// "hf" export (hf_quant_config.json; TensorRT-LLM and vLLM quant_method "modelopt") and
-// compressed-tensors (llm-compressor; vLLM). Every tensor name, dtype and shape: docs/CHECKPOINT_FORMATS.md.
+// Quantized Hugging Face checkpoints in NVIDIA ModelOpt's "hf" export layout (hf_quant_config.json;
+// TensorRT-LLM, vLLM "modelopt") and compressed-tensors' (llm-compressor, vLLM). Every tensor
+// name, dtype and shape: docs/CHECKPOINT_FORMATS.md "Quantized checkpoints".
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -103,7 +103,7 @@ struct QuantCheckpointInfo {
   int group_size = 0;            // INT4 group size (NVFP4 16 and MXFP4 32 are implied); 0 if n/a
   bool has_zero_point = false;   // INT4 asymmetric (UINT4 + zero point)
   bool pre_quant_scale = false;  // ModelOpt AWQ layers carry "<module>.pre_quant_scale"
-  std::vector<std::string> exclude_modules;      // wildcards (ModelOpt) / names (compressed-tensors)
+  std::vector<std::string> exclude_modules;  // wildcards (ModelOpt) / names (compressed-tensors)
   std::map<std::string, QuantAlgo> layer_algos;  // module -> algo; required for MIXED_PRECISION
   std::string producer_name = "qforge";
   std::string producer_version = "0.1.0";
