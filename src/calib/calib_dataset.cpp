@@ -33,11 +33,12 @@ Result<std::vector<std::string>> expand_paths(const std::vector<std::string>& pa
           inside.push_back(entry.path().string());
         }
       }
-      if (ec) return make_error(ErrorCode::kIo, "calibration: cannot list '{}': {}", p, ec.message());
+      if (ec)
+        return make_error(ErrorCode::kIo, "calibration: cannot list '{}': {}", p, ec.message());
       std::sort(inside.begin(), inside.end());
       if (inside.empty()) {
-        return make_error(ErrorCode::kInvalidArgument,
-                          "calibration: directory '{}' holds no files", p);
+        return make_error(ErrorCode::kInvalidArgument, "calibration: directory '{}' holds no files",
+                          p);
       }
       files.insert(files.end(), inside.begin(), inside.end());
     } else if (fs::is_regular_file(p, ec)) {
@@ -132,8 +133,7 @@ Result<CalibDataset> load_calib_dataset(const CalibConfig& config, const Tokeniz
   };
   for (const auto& file : ds.files) {
     if (is_jsonl(file)) {
-      QF_ASSIGN_OR_RETURN(std::vector<std::string> docs,
-                          read_jsonl(file, config.jsonl_text_field));
+      QF_ASSIGN_OR_RETURN(std::vector<std::string> docs, read_jsonl(file, config.jsonl_text_field));
       for (const auto& doc : docs) {
         new_doc = true;
         QF_TRY(append(doc, file));
@@ -177,7 +177,8 @@ Result<CalibDataset> load_calib_dataset(const CalibConfig& config, const Tokeniz
     // Seeded partial Fisher-Yates, then text order so that runs are reproducible and readable.
     SplitMix64 rng(config.seed);
     for (int64_t i = 0; i < config.calib_size; ++i) {
-      const auto j = i + static_cast<int64_t>(rng.next() % static_cast<uint64_t>(ds.available_chunks - i));
+      const auto j =
+          i + static_cast<int64_t>(rng.next() % static_cast<uint64_t>(ds.available_chunks - i));
       std::swap(chosen[static_cast<size_t>(i)], chosen[static_cast<size_t>(j)]);
     }
     chosen.resize(static_cast<size_t>(config.calib_size));

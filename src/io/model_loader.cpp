@@ -9,8 +9,8 @@
 #include <set>
 
 #include "io/hf_index.h"
-#include "io/quant_checkpoint_load.h"
 #include "io/io_util.h"
+#include "io/quant_checkpoint_load.h"
 #include "qforge/formats/scalar.h"
 #include "qforge/io/gguf.h"
 #include "qforge/io/hf_config.h"

@@ -9,9 +9,12 @@ namespace qforge {
 
 std::string_view kv_cache_dtype_name(KvCacheDType dtype) {
   switch (dtype) {
-    case KvCacheDType::kF32: return "f32";
-    case KvCacheDType::kFp8: return "fp8";
-    case KvCacheDType::kInt8: return "int8";
+    case KvCacheDType::kF32:
+      return "f32";
+    case KvCacheDType::kFp8:
+      return "fp8";
+    case KvCacheDType::kInt8:
+      return "int8";
   }
   return "?";
 }

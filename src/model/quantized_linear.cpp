@@ -94,8 +94,11 @@ void fake_quantize_activations(ActivationQuant kind, float input_scale, float* x
     for (int64_t t = b; t < e; ++t) {
       float* row = x + t * cols;
       switch (kind) {
-        case ActivationQuant::kNone: break;
-        case ActivationQuant::kFp8PerTensor: round_fp8(row, cols, input_scale, codes); break;
+        case ActivationQuant::kNone:
+          break;
+        case ActivationQuant::kFp8PerTensor:
+          round_fp8(row, cols, input_scale, codes);
+          break;
         case ActivationQuant::kFp8PerToken:
           round_fp8(row, cols, row_amax(row, cols) / kFp8Max, codes);
           break;
@@ -105,11 +108,15 @@ void fake_quantize_activations(ActivationQuant kind, float input_scale, float* x
             round_fp8(row + g, len, row_amax(row + g, len) / kFp8Max, codes);
           }
           break;
-        case ActivationQuant::kInt8PerTensor: round_int8(row, cols, input_scale, codes); break;
+        case ActivationQuant::kInt8PerTensor:
+          round_int8(row, cols, input_scale, codes);
+          break;
         case ActivationQuant::kInt8PerToken:
           round_int8(row, cols, row_amax(row, cols) / kInt8Max, codes);
           break;
-        case ActivationQuant::kNvfp4: round_nvfp4(row, cols, input_scale, codes); break;
+        case ActivationQuant::kNvfp4:
+          round_nvfp4(row, cols, input_scale, codes);
+          break;
       }
     }
   });
@@ -134,9 +141,8 @@ Result<std::unique_ptr<WeightMatrix>> make_fake_quant_weight_matrix(
                       "activation quantization {} needs a finite input_scale > 0, got {}",
                       activation_quant_name(activation.kind), activation.input_scale);
   }
-  QF_ASSIGN_OR_RETURN(TensorView view,
-                      TensorView::make(static_cast<const void*>(w.data()), DType::F32,
-                                       Shape{rows, cols}));
+  QF_ASSIGN_OR_RETURN(TensorView view, TensorView::make(static_cast<const void*>(w.data()),
+                                                        DType::F32, Shape{rows, cols}));
   // The vector's heap buffer does not move when the vector is moved into the matrix below.
   QF_ASSIGN_OR_RETURN(auto dense, make_dense_weight_matrix(view, format_name));
   return std::unique_ptr<WeightMatrix>(std::make_unique<FakeQuantWeightMatrix>(

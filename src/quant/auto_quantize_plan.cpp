@@ -115,7 +115,8 @@ Result<MixedPrecisionPlan> plan_mixed_precision(const Model& model, const CalibD
         if (s.algo == QuantAlgo::MIXED_PRECISION || !s.quantized()) continue;
         grp.modules.push_back(module);
         grp.n_params += v.shape().numel();
-        grp.name += grp.name.empty() ? module : "+" + std::string(m).substr(std::string(m).find('.') + 1);
+        grp.name +=
+            grp.name.empty() ? module : "+" + std::string(m).substr(std::string(m).find('.') + 1);
       }
       if (!grp.modules.empty()) groups.push_back(std::move(grp));
     }

@@ -536,20 +536,34 @@ class BlockQuantizer {
     for (size_t i = 0; i < kSlots.size(); ++i) {
       if (quantized_[i]) layer.*kSlots[i].member = std::move(quantized_[i]);
     }
+    // K/V ranges of the cache as the quantized block writes it (after RoPE), per layer or per
+    // KV head, through the same amax method as the static input scales.
     const int64_t hk = c_.num_key_value_heads, hd = c_.head_dim;
-    out_.k_amax.assign(static_cast<size_t>(hk), 0.0f);
-    out_.v_amax.assign(static_cast<size_t>(hk), 0.0f);
+    const size_t n_obs = opt_.kv_per_head ? static_cast<size_t>(hk) : 1;
+    std::vector<ActivationObserver> k_obs(n_obs), v_obs(n_obs);
     KvTap kv_tap = [&](const float* k, const float* v) {
+      const int64_t n = seq_len_ * hd;
       for (int64_t h = 0; h < hk; ++h) {
-        const int64_t n = seq_len_ * hd;
-        out_.k_amax[h] = std::max(out_.k_amax[h], row_amax(k + h * n, n));
-        out_.v_amax[h] = std::max(out_.v_amax[h], row_amax(v + h * n, n));
+        const size_t o = opt_.kv_per_head ? static_cast<size_t>(h) : 0;
+        k_obs[o].observe(k + h * n, n);
+        v_obs[o].observe(v + h * n, n);
       }
     };
     const int64_t d = c_.hidden_size;
     for (int64_t s = 0; s < n_samples_; ++s) {
       float* x = hidden_.data() + s * seq_len_ * d;
       runner_.run(layer, x, nullptr, opt_.collect_kv ? &kv_tap : nullptr);
+    }
+    if (opt_.collect_kv) {
+      AmaxOptions ao;
+      ao.percentile = opt_.percentile;
+      ao.target = opt_.kv_target;
+      for (size_t o = 0; o < n_obs; ++o) {
+        QF_ASSIGN_OR_RETURN(float ka, k_obs[o].amax(opt_.amax_method, ao).context("K cache"));
+        QF_ASSIGN_OR_RETURN(float va, v_obs[o].amax(opt_.amax_method, ao).context("V cache"));
+        out_.k_amax.push_back(ka);
+        out_.v_amax.push_back(va);
+      }
     }
     // Tensors that folding changed but that stay in float.
     const std::string p = fmt::format("model.layers.{}.", layer_);

@@ -22,7 +22,9 @@ struct BlockQuantOptions {
   AmaxMethod amax_method = AmaxMethod::kMax;
   double percentile = 99.99;
   int64_t awq_max_tokens = 2048;
-  bool collect_kv = false;  // measure K/V amax (KV-cache quantization requested)
+  bool collect_kv = false;   // measure K/V amax (KV-cache quantization requested)
+  bool kv_per_head = false;  // one K/V amax per KV head instead of per layer
+  ObserverTarget kv_target = ObserverTarget::kFp8E4M3;
   // Scales that cannot be folded (SmoothQuant on o_proj under grouped-query attention) may be
   // kept as pre_quant_scale; when the export format has no such tensor, o_proj stays unsmoothed
   // (as llm-compressor's SmoothQuant mappings do).
@@ -36,7 +38,8 @@ struct QuantizedBlock {
   // Tensors written as F32 because scale folding changed them (norms, producers left
   // unquantized): full tensor name -> values.
   std::vector<std::pair<std::string, std::vector<float>>> changed_tensors;
-  std::vector<float> k_amax, v_amax;  // [n_kv_heads] max |K|, |V| in this block's cache
+  // |K|, |V| ranges of this block's cache: [n_kv_heads] when per head, else [1].
+  std::vector<float> k_amax, v_amax;
   std::vector<LayerQuantReport> reports;
 };
 

@@ -49,8 +49,7 @@ Status add_f32(SafetensorsWriter& w, const std::string& name, const std::vector<
 
 }  // namespace
 
-CheckpointExport::CheckpointExport(const Model& model, const QuantizeOptions& options,
-                                   fs::path dir)
+CheckpointExport::CheckpointExport(const Model& model, const QuantizeOptions& options, fs::path dir)
     : model_(model), options_(options), dir_(std::move(dir)) {}
 
 int64_t CheckpointExport::shard_count() const {
@@ -108,7 +107,8 @@ Status CheckpointExport::write_fixed_shards() {
     return ok_status();
   };
   QF_TRY(write_source(1, {"model.embed_tokens.weight"}));
-  return write_source(model_.config().num_hidden_layers + 2, {"model.norm.weight", "lm_head.weight"});
+  return write_source(model_.config().num_hidden_layers + 2,
+                      {"model.norm.weight", "lm_head.weight"});
 }
 
 Result<uint64_t> CheckpointExport::finish(const PartialState& state, const KvCacheQuant& kv) {
@@ -186,8 +186,8 @@ Result<uint64_t> CheckpointExport::finish(const PartialState& state, const KvCac
     if (!fs::exists(src, ec)) continue;
     fs::copy_file(src, dir_ / name, fs::copy_options::overwrite_existing, ec);
     if (ec) {
-      return make_error(ErrorCode::kIo, "copying '{}' into '{}': {}", src.string(),
-                        dir_.string(), ec.message());
+      return make_error(ErrorCode::kIo, "copying '{}' into '{}': {}", src.string(), dir_.string(),
+                        ec.message());
     }
   }
   return file_bytes;

@@ -88,12 +88,13 @@ Result<std::string> run_fingerprint(const QuantizeOptions& o, const CalibDataset
     std::ifstream in(shard, std::ios::binary);
     uint64_t n = 0;
     in.read(reinterpret_cast<char*>(&n), 8);
-    std::string header(static_cast<size_t>(std::min<uint64_t>(n, kSafetensorsMaxHeaderBytes)), '\0');
+    std::string header(static_cast<size_t>(std::min<uint64_t>(n, kSafetensorsMaxHeaderBytes)),
+                       '\0');
     in.read(header.data(), static_cast<std::streamsize>(header.size()));
     const auto mtime = fs::last_write_time(shard, ec).time_since_epoch().count();
-    parts.push_back(fmt::format("{} {} {} ", shard.filename().string(), fs::file_size(shard, ec),
-                                mtime) +
-                    header);
+    parts.push_back(
+        fmt::format("{} {} {} ", shard.filename().string(), fs::file_size(shard, ec), mtime) +
+        header);
   }
   parts.push_back(fmt::format("{:016x}", calib_dataset_fingerprint(calib)));
   parts.push_back(quant_config_text(o));
@@ -112,7 +113,8 @@ uint64_t estimate_peak_bytes(const ModelConfig& c, int64_t samples, int64_t seq_
   const uint64_t hidden = static_cast<uint64_t>(samples * seq_len) * d * 4;
   const uint64_t activations = static_cast<uint64_t>(seq_len) * (6 * d + 3 * inter) * 4;
   uint64_t hessians = 0;
-  if (gptq) hessians = 8 * (2 * d * d + inter * inter + static_cast<uint64_t>(c.q_dim() * c.q_dim()));
+  if (gptq)
+    hessians = 8 * (2 * d * d + inter * inter + static_cast<uint64_t>(c.q_dim() * c.q_dim()));
   return hidden + std::max(activations + block_params * 4 * 4 + hessians, embed_bytes);
 }
 
@@ -178,9 +180,11 @@ std::vector<float> kv_scales(const std::vector<std::vector<float>>& amax, QuantA
   return out;
 }
 
-// Both export layouts store INT4 group scales as [out, in / group] without padding, so a group
-// size must divide every quantized layer's input width. Checked before any work starts.
-Status check_group_sizes(const Model& model, const QuantConfig& q) {
+// ModelOpt stores INT4 group scales as [out, in / group] without padding, and neither layout pads
+// NVFP4 / MXFP4 blocks, so those group sizes must divide every quantized layer's input width
+// (compressed-tensors records the true shape and holds a padded last INT4 group). Checked
+// before any work starts.
+Status check_group_sizes(const Model& model, const QuantConfig& q, QuantExportFormat format) {
   if (q.quant_algo == QuantAlgo::MIXED_PRECISION) return ok_status();
   for (int64_t b = 0; b < model.n_layers(); ++b) {
     const DecoderLayer& l = model.layer(b);
@@ -193,15 +197,19 @@ Status check_group_sizes(const Model& model, const QuantConfig& q) {
       const std::string module = fmt::format("model.layers.{}.{}", b, name);
       QF_ASSIGN_OR_RETURN(LinearQuantScheme s, scheme_for_module(q, module));
       const QuantSpec& w = s.weight;
-      const bool grouped = w.format == QuantFormat::INT4_GROUP ||
-                           w.format == QuantFormat::UINT4_GROUP ||
-                           w.format == QuantFormat::NVFP4 || w.format == QuantFormat::MXFP4;
-      if (grouped && m->cols() % w.group_size != 0) {
+      const bool int4 = w.format == QuantFormat::INT4_GROUP || w.format == QuantFormat::UINT4_GROUP;
+      const bool fp4 = w.format == QuantFormat::NVFP4 || w.format == QuantFormat::MXFP4;
+      const bool padded_ok = int4 && format == QuantExportFormat::kCompressedTensors;
+      if ((int4 || fp4) && !padded_ok && m->cols() % w.group_size != 0) {
         return make_error(ErrorCode::kInvalidArgument,
-                          "{}: group size {} does not divide its {} input features, and the "
-                          "checkpoint layouts store one scale per whole group; choose a group "
-                          "size that divides {} (e.g. 32, 64) or exclude the layer",
-                          module, w.group_size, m->cols(), m->cols());
+                          "{}: group size {} does not divide its {} input features, and the {} "
+                          "layout stores one scale per whole group; choose a group size that "
+                          "divides {}, {}or exclude the layer",
+                          module, w.group_size, m->cols(), quant_export_format_name(format),
+                          m->cols(),
+                          int4 ? "use --export-format compressed-tensors (it pads the last "
+                                 "group), "
+                               : "");
       }
     }
   }
@@ -219,6 +227,11 @@ Result<QuantizeReport> quantize(const QuantizeOptions& o) {
   QF_TRY(validate_quant_config(o.quant_config));
   QF_TRY(validate_calib_config(o.calib));
   QF_TRY(parse_amax_method(o.calib.amax_method));
+  if (o.quant_config.kv_cache_per_head && o.export_format == QuantExportFormat::kModelOpt) {
+    return make_error(ErrorCode::kUnsupported,
+                      "per-head KV-cache scales are not part of the ModelOpt layout; use "
+                      "--export-format compressed-tensors or per-layer scales");
+  }
   if (o.output_dir.empty()) {
     return make_error(ErrorCode::kInvalidArgument, "no output directory (--output DIR)");
   }
@@ -236,7 +249,7 @@ Result<QuantizeReport> quantize(const QuantizeOptions& o) {
   }
   QF_ASSIGN_OR_RETURN(std::shared_ptr<const Model> model, Model::load(o.model_dir));
   const ModelConfig& c = model->config();
-  QF_TRY(check_group_sizes(*model, o.quant_config));
+  QF_TRY(check_group_sizes(*model, o.quant_config, o.export_format));
   QF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, load_tokenizer(o.model_dir));
   QF_ASSIGN_OR_RETURN(CalibDataset calib, load_calib_dataset(o.calib, *tokenizer));
   const auto n_samples = static_cast<int64_t>(calib.samples.size());
@@ -317,9 +330,9 @@ Result<QuantizeReport> run_blocks_and_export(const QuantizeOptions& o, const Mod
   std::error_code ec;
   if (state.next_block == 0 && state.plan.empty() &&
       o.quant_config.quant_algo == QuantAlgo::MIXED_PRECISION) {
-    QF_ASSIGN_OR_RETURN(quant_internal::MixedPrecisionPlan plan,
-                        quant_internal::plan_mixed_precision(*model, calib, o.quant_config,
-                                                             o.show_progress));
+    QF_ASSIGN_OR_RETURN(
+        quant_internal::MixedPrecisionPlan plan,
+        quant_internal::plan_mixed_precision(*model, calib, o.quant_config, o.show_progress));
     for (const auto& [module, algo] : plan.algos) {
       state.plan[module] = std::string(quant_algo_name(algo));
     }
@@ -338,6 +351,9 @@ Result<QuantizeReport> run_blocks_and_export(const QuantizeOptions& o, const Mod
   bo.percentile = o.calib.percentile;
   bo.awq_max_tokens = o.awq_max_tokens;
   bo.collect_kv = o.quant_config.kv_cache_quant_algo != QuantAlgo::NO_QUANT;
+  bo.kv_per_head = o.quant_config.kv_cache_per_head;
+  bo.kv_target = o.quant_config.kv_cache_quant_algo == QuantAlgo::INT8 ? ObserverTarget::kInt8
+                                                                       : ObserverTarget::kFp8E4M3;
   bo.allow_pre_quant_scale = o.export_format == QuantExportFormat::kModelOpt;
   if (!state.plan.empty()) {
     bo.scheme_for = [&](const std::string& module) -> Result<LinearQuantScheme> {
@@ -378,7 +394,7 @@ Result<QuantizeReport> run_blocks_and_export(const QuantizeOptions& o, const Mod
     QF_TRY(quant_internal::save_partial_state(partial, state));
     release_block_pages(*model, b);
     log_debug("block {}: peak RSS so far {:.0f} MiB", b, peak_rss_bytes() / 1048576.0);
-      bar.advance();
+    bar.advance();
     if (o.after_block) QF_TRY(o.after_block(b));
   }
   bar.finish();

@@ -1,7 +1,7 @@
 // A Hugging Face-layout checkpoint runs like its source: stories260K (llama2.c, interleaved RoPE
-// pairs) converted to config.json + model.safetensors with the q/k row permutation of
-// transformers' convert_llama_weights_to_hf.py (pairs (2i, 2i+1) -> (i, i + head_dim/2)) gives
-// the same logits as the llama2.c file.
+// pairs) converted by hand to config.json + model.safetensors with the library's q/k row
+// permutation (rope_rows_interleaved_to_half_split: pairs (2i, 2i+1) -> (i, i + head_dim/2), as
+// transformers' convert_llama_weights_to_hf.py) gives the same logits as the llama2.c file.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,30 +10,13 @@
 
 #include "model_test_util.h"
 #include "qforge/core/mmap_file.h"
+#include "qforge/io/hf_export.h"
 #include "qforge/io/model_loader.h"
 #include "qforge/io/safetensors.h"
 #include "qforge/model/synthetic.h"
 
 namespace qforge {
 namespace {
-
-// permute(w, n_heads): w.view(n_heads, hd/2, 2, cols).transpose(1, 2).reshape(rows, cols).
-std::vector<float> permute_rows(const TensorView& w, int64_t n_heads) {
-  const int64_t rows = w.dim(0);
-  const int64_t cols = w.dim(1);
-  const int64_t hd = rows / n_heads;
-  std::vector<float> out(static_cast<size_t>(rows * cols));
-  for (int64_t h = 0; h < n_heads; ++h) {
-    for (int64_t i = 0; i < hd / 2; ++i) {
-      for (int64_t s = 0; s < 2; ++s) {
-        const int64_t src = h * hd + 2 * i + s;
-        const int64_t dst = h * hd + s * (hd / 2) + i;
-        std::memcpy(out.data() + dst * cols, w.row<const float>(src), cols * sizeof(float));
-      }
-    }
-  }
-  return out;
-}
 
 TEST(HfConversion, Stories260KConvertedToHfLayoutGivesTheSameLogits) {
   const auto bin = test::shared_dir() / "models" / "stories260K" / "stories260K.bin";
@@ -48,18 +31,19 @@ TEST(HfConversion, Stories260KConvertedToHfLayoutGivesTheSameLogits) {
                    ("qforge_test_hf_conversion_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   SafetensorsWriter writer;
-  std::vector<std::vector<float>> permuted;  // kept alive until write()
+  std::vector<Tensor> permuted;  // kept alive until write()
   permuted.reserve(2 * static_cast<size_t>(c.num_hidden_layers));
   for (const auto& [name, view] : source->weights.tensors()) {
     ASSERT_EQ(view.dtype(), DType::F32);
     const bool is_q = name.find("self_attn.q_proj.weight") != std::string::npos;
     const bool is_k = name.find("self_attn.k_proj.weight") != std::string::npos;
     if (is_q || is_k) {
-      permuted.push_back(permute_rows(view, is_q ? c.num_attention_heads : c.num_key_value_heads));
-      ASSERT_TRUE(writer
-                      .add_borrowed(name, DType::F32, view.shape(),
-                                    std::as_bytes(std::span<const float>(permuted.back())))
-                      .ok());
+      auto rows = rope_rows_interleaved_to_half_split(
+          view, is_q ? c.num_attention_heads : c.num_key_value_heads);
+      ASSERT_TRUE(rows.ok()) << rows.error().to_string();
+      permuted.push_back(*rows);
+      ASSERT_TRUE(
+          writer.add_borrowed(name, DType::F32, view.shape(), permuted.back().view().bytes()).ok());
     } else {
       ASSERT_TRUE(writer.add(name, view).ok());
     }

@@ -25,8 +25,12 @@ namespace fs = std::filesystem;
 using test::quote;
 using test::run_cli;
 
-fs::path mix_dir() { return test::shared_dir() / "models" / "llama-mix-16m"; }
-fs::path wiki_valid() { return test::shared_dir() / "data" / "wikitext-2" / "wiki.valid.tokens"; }
+fs::path mix_dir() {
+  return test::shared_dir() / "models" / "llama-mix-16m";
+}
+fs::path wiki_valid() {
+  return test::shared_dir() / "data" / "wikitext-2" / "wiki.valid.tokens";
+}
 
 std::string read_all(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -73,7 +77,8 @@ pid_t spawn_cli(const std::string& args) {
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::setenv("QFORGE_NO_PROGRESS", "1", 1);
-    const std::string cmd = std::string("exec ") + QFORGE_CLI_PATH + " " + args + " >/dev/null 2>&1";
+    const std::string cmd =
+        std::string("exec ") + QFORGE_CLI_PATH + " " + args + " >/dev/null 2>&1";
     ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
@@ -148,8 +153,8 @@ TEST_F(QuantizeCli, BadInputsFailWithClearMessages) {
   EXPECT_TRUE(fs::exists(tmp_ / "taken" / "config.json"));
 
   std::ofstream(tmp_ / "empty.jsonl") << "\n";
-  r = run_cli("quantize --model " + quote(mix_dir()) + " --calib " +
-              quote(tmp_ / "empty.jsonl") + " --output " + quote(out));
+  r = run_cli("quantize --model " + quote(mix_dir()) + " --calib " + quote(tmp_ / "empty.jsonl") +
+              " --output " + quote(out));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.out.find("calibration set is empty"), std::string::npos) << r.out;
 }

@@ -23,6 +23,7 @@ struct EvalPplArgs {
   std::string scoring = "all";
   std::string save_logits;
   std::string kld_base;
+  std::string kv_cache;  // "": the checkpoint's; "f32", "fp8-unit", "int8-unit"
   int64_t kld_top_k = kDefaultKldTopK;
   bool progress = true;
   int threads = 0;
@@ -91,6 +92,14 @@ void run_eval_ppl(EvalPplArgs& a) {
   }
   SessionOptions options;
   options.context_length = a.options.ctx;
+  if (a.kv_cache == "f32") {
+    options.kv_cache_quant = KvCacheQuant{};
+  } else if (a.kv_cache == "fp8-unit" || a.kv_cache == "int8-unit") {
+    options.kv_cache_quant = kv_cache_quant_unit_scales(
+        a.kv_cache == "fp8-unit" ? KvCacheDType::kFp8 : KvCacheDType::kInt8, c.num_hidden_layers);
+  } else if (!a.kv_cache.empty()) {
+    throw CliFailure("--kv-cache '" + a.kv_cache + "': expected f32, fp8-unit or int8-unit");
+  }
   auto session = value_or_fail(InferenceSession::create(model, options));
   const PerplexityResult r =
       value_or_fail(evaluate_perplexity(session, dataset, extra, a.progress));
@@ -139,6 +148,9 @@ static void register_eval(CLI::App& app) {
                   "chunk per document");
   cmd->add_option("--save-logits", a.save_logits,
                   "Write the baseline's log-probs here (for --kl-divergence-base later)");
+  cmd->add_option("--kv-cache", a.kv_cache,
+                  "Override the checkpoint's KV cache: f32, or fp8-unit / int8-unit (scale 1.0, "
+                  "uncalibrated, for comparison with calibrated scales)");
   cmd->add_option("--kld-top-k", a.kld_top_k,
                   "Log-probs kept per token by --save-logits (0 = the full vocabulary)")
       ->capture_default_str();

@@ -32,7 +32,8 @@ QuantAlgo parse_kv(const std::string& text) {
   if (text == "none" || text == "f32" || text.empty()) return QuantAlgo::NO_QUANT;
   if (text == "fp8") return QuantAlgo::FP8;
   if (text == "int8") return QuantAlgo::INT8;
-  throw CliFailure("--kv-cache '" + text + "' is not a KV-cache format; expected fp8, int8 or none");
+  throw CliFailure("--kv-cache '" + text +
+                   "' is not a KV-cache format; expected fp8, int8 or none");
 }
 
 void run_quantize(QuantizeArgs& a) {
@@ -49,9 +50,11 @@ void run_quantize(QuantizeArgs& a) {
   for (const auto& ov : a.overrides) {
     const auto eq = ov.rfind('=');
     if (eq == std::string::npos || eq == 0) {
-      throw CliFailure("--override '" + ov + "': expected PATTERN=QFORMAT (e.g. '*.down_proj=fp8')");
+      throw CliFailure("--override '" + ov +
+                       "': expected PATTERN=QFORMAT (e.g. '*.down_proj=fp8')");
     }
-    q.layer_overrides.emplace_back(ov.substr(0, eq), value_or_fail(parse_qformat(ov.substr(eq + 1))));
+    q.layer_overrides.emplace_back(ov.substr(0, eq),
+                                   value_or_fail(parse_qformat(ov.substr(eq + 1))));
   }
   if (!a.auto_candidates.empty()) {
     q.auto_quantize_candidates.clear();
@@ -82,8 +85,7 @@ void run_quantize(QuantizeArgs& a) {
       "%.1f s, peak RSS %.0f MiB%s\n",
       o.output_dir.c_str(), std::string(quant_export_format_name(o.export_format)).c_str(),
       r.output_bytes / 1048576.0, static_cast<long long>(r.calib_samples),
-      static_cast<long long>(o.calib.calib_max_seq_length), r.seconds,
-      r.peak_rss_bytes / 1048576.0,
+      static_cast<long long>(o.calib.calib_max_seq_length), r.seconds, r.peak_rss_bytes / 1048576.0,
       r.blocks_resumed > 0 ? fmt::format(" (resumed after block {})", r.blocks_resumed - 1).c_str()
                            : "");
 }
@@ -121,8 +123,7 @@ static void register_quantize(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--calib-size", o.calib.calib_size, "Number of calibration samples")
       ->capture_default_str();
-  cmd->add_option("--calib-batch-size", o.calib.calib_batch_size,
-                  "Samples per calibration batch")
+  cmd->add_option("--calib-batch-size", o.calib.calib_batch_size, "Samples per calibration batch")
       ->capture_default_str();
   cmd->add_option("--calib-max-seq-len", o.calib.calib_max_seq_length,
                   "Tokens per calibration sample")

@@ -58,7 +58,6 @@ Status write_file_atomic(const std::filesystem::path& path, std::string_view tex
 // touched again. Used to walk a model larger than memory one block at a time. Best effort.
 void release_mapped_pages(const void* data, uint64_t bytes);
 
-
 // Streams a file into "<path>.tmp.<pid>.<n>" (same directory, so the rename is atomic);
 // commit() fsyncs it, renames it to `path` and fsyncs the directory. If the writer is destroyed
 // or abandon()ed before commit(), the temp file is removed and `path` is untouched. The <n>

@@ -38,7 +38,7 @@ Result<std::unique_ptr<WeightMatrix>> make_fake_quant_weight_matrix(
     uint64_t storage_bytes, ActivationQuantParams activation);
 
 // Dequantizes `q` and wraps it as above.
-Result<std::unique_ptr<WeightMatrix>> make_quantized_weight_matrix(const QuantizedMatrix& q,
-                                                                   ActivationQuantParams activation);
+Result<std::unique_ptr<WeightMatrix>> make_quantized_weight_matrix(
+    const QuantizedMatrix& q, ActivationQuantParams activation);
 
 }  // namespace qforge

@@ -19,23 +19,23 @@ namespace qforge {
 // TensorRT-LLM's QuantAlgo, spelled the same.
 enum class QuantAlgo : uint8_t {
   NO_QUANT,
-  FP8,                                     // FP8 per-tensor weights, static per-tensor FP8 input
-  FP8_PER_CHANNEL_PER_TOKEN,               // FP8 per-channel weights, dynamic per-token FP8 input
-  FP8_BLOCK_SCALES,                        // FP8 128x128 weights, dynamic 1x128 FP8 input
-  W8A16,                                   // INT8 per-channel weights (RTN), F32/F16 input
-  W4A16,                                   // INT4 group weights (RTN)
-  W4A16_AWQ,                               // INT4 group weights, AWQ scales + clipping
-  W4A16_GPTQ,                              // INT4 group weights, GPTQ
-  W8A16_GPTQ,                              // INT8 per-channel weights, GPTQ
-  W8A8_SQ_PER_CHANNEL,                     // SmoothQuant, INT8 per-channel W, static per-tensor A
-  W8A8_SQ_PER_CHANNEL_PER_TOKEN_PLUGIN,    // SmoothQuant, INT8 per-channel W, dynamic per-token A
-  W8A8_SQ_PER_TENSOR_PLUGIN,               // SmoothQuant, INT8 per-tensor W, static per-tensor A
-  W4A8_AWQ,                                // INT4 group weights (AWQ), static per-tensor FP8 input
-  NVFP4,                                   // NVFP4 weights and activations (two-level scales)
-  W4A16_MXFP4,                             // MXFP4 weights, F32/F16 input
-  W4A8_MXFP4_FP8,                          // MXFP4 weights, static per-tensor FP8 input
-  MIXED_PRECISION,                         // a format chosen per layer (auto-quantize)
-  INT8,                                    // KV cache only: INT8 per-tensor scales
+  FP8,                                   // FP8 per-tensor weights, static per-tensor FP8 input
+  FP8_PER_CHANNEL_PER_TOKEN,             // FP8 per-channel weights, dynamic per-token FP8 input
+  FP8_BLOCK_SCALES,                      // FP8 128x128 weights, dynamic 1x128 FP8 input
+  W8A16,                                 // INT8 per-channel weights (RTN), F32/F16 input
+  W4A16,                                 // INT4 group weights (RTN)
+  W4A16_AWQ,                             // INT4 group weights, AWQ scales + clipping
+  W4A16_GPTQ,                            // INT4 group weights, GPTQ
+  W8A16_GPTQ,                            // INT8 per-channel weights, GPTQ
+  W8A8_SQ_PER_CHANNEL,                   // SmoothQuant, INT8 per-channel W, static per-tensor A
+  W8A8_SQ_PER_CHANNEL_PER_TOKEN_PLUGIN,  // SmoothQuant, INT8 per-channel W, dynamic per-token A
+  W8A8_SQ_PER_TENSOR_PLUGIN,             // SmoothQuant, INT8 per-tensor W, static per-tensor A
+  W4A8_AWQ,                              // INT4 group weights (AWQ), static per-tensor FP8 input
+  NVFP4,                                 // NVFP4 weights and activations (two-level scales)
+  W4A16_MXFP4,                           // MXFP4 weights, F32/F16 input
+  W4A8_MXFP4_FP8,                        // MXFP4 weights, static per-tensor FP8 input
+  MIXED_PRECISION,                       // a format chosen per layer (auto-quantize)
+  INT8,                                  // KV cache only: INT8 per-tensor scales
 };
 
 std::string_view quant_algo_name(QuantAlgo algo);
@@ -58,12 +58,12 @@ std::string_view qformat_for_algo(QuantAlgo algo);  // "" when the algorithm has
 // the real stored format).
 enum class ActivationQuant : uint8_t {
   kNone,
-  kFp8PerTensor,     // static: one calibrated scale (input_scale = amax / 448)
-  kFp8PerToken,      // dynamic: scale = row amax / 448 per token
-  kFp8PerGroup128,   // dynamic: scale per token and 128 input channels (DeepSeek-V3 style)
-  kInt8PerTensor,    // static: one calibrated scale (input_scale = amax / 127)
-  kInt8PerToken,     // dynamic: scale = row amax / 127 per token
-  kNvfp4,            // dynamic 16-element blocks under a calibrated global scale
+  kFp8PerTensor,    // static: one calibrated scale (input_scale = amax / 448)
+  kFp8PerToken,     // dynamic: scale = row amax / 448 per token
+  kFp8PerGroup128,  // dynamic: scale per token and 128 input channels (DeepSeek-V3 style)
+  kInt8PerTensor,   // static: one calibrated scale (input_scale = amax / 127)
+  kInt8PerToken,    // dynamic: scale = row amax / 127 per token
+  kNvfp4,           // dynamic 16-element blocks under a calibrated global scale
 };
 std::string_view activation_quant_name(ActivationQuant a);
 // True when the scheme needs a calibrated per-tensor input scale.

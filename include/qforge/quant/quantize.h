@@ -39,12 +39,12 @@ struct QuantizeOptions {
 };
 
 struct LayerQuantReport {
-  std::string module;            // "model.layers.0.self_attn.q_proj"
-  std::string format;            // "fp8", "int4_g128", ... or "bf16" when left unquantized
-  std::string algorithm;         // "rtn", "awq", "gptq", "smoothquant", "none"
-  double weight_rel_error = 0;   // ||W - Q|| / ||W|| (Frobenius)
-  double output_rel_error = 0;   // ||X Wᵀ - Qa(X) Qᵀ|| / ||X Wᵀ|| on calibration inputs
-  float input_scale = 0.0f;      // static activation scale, 0 when none
+  std::string module;           // "model.layers.0.self_attn.q_proj"
+  std::string format;           // "fp8", "int4_g128", ... or "bf16" when left unquantized
+  std::string algorithm;        // "rtn", "awq", "gptq", "smoothquant", "none"
+  double weight_rel_error = 0;  // ||W - Q|| / ||W|| (Frobenius)
+  double output_rel_error = 0;  // ||X Wᵀ - Qa(X) Qᵀ|| / ||X Wᵀ|| on calibration inputs
+  float input_scale = 0.0f;     // static activation scale, 0 when none
 };
 
 struct QuantizeReport {
@@ -52,9 +52,9 @@ struct QuantizeReport {
   std::string auto_quantize_plan;  // MIXED_PRECISION: the chosen plan as a table
   int64_t calib_samples = 0;
   int64_t calib_tokens = 0;
-  int64_t blocks_resumed = 0;      // blocks taken from an interrupted run
-  uint64_t output_bytes = 0;       // bytes of the written safetensors shards
-  uint64_t peak_rss_bytes = 0;     // getrusage maxrss at the end
+  int64_t blocks_resumed = 0;   // blocks taken from an interrupted run
+  uint64_t output_bytes = 0;    // bytes of the written safetensors shards
+  uint64_t peak_rss_bytes = 0;  // getrusage maxrss at the end
   double seconds = 0;
 };
 
