@@ -112,7 +112,7 @@ Result<MixedPrecisionPlan> plan_mixed_precision(const Model& model, const CalibD
         const std::string module = fmt::format("model.layers.{}.{}", b, m);
         QF_ASSIGN_OR_RETURN(LinearQuantScheme s, scheme_for_module(config, module));
         QF_ASSIGN_OR_RETURN(TensorView v, model.weights().get(module + ".weight"));
-        if (s.algo == QuantAlgo::MIXED_PRECISION || !s.quantized()) continue;
+        if (s.algo != QuantAlgo::MIXED_PRECISION) continue;  // excluded or overridden
         grp.modules.push_back(module);
         grp.n_params += v.shape().numel();
         grp.name +=

@@ -151,22 +151,24 @@ Result<uint64_t> CheckpointExport::finish(const PartialState& state, const KvCac
   info.kv_cache_per_head = q.kv_cache_per_head;
   info.pre_quant_scale = pre_quant_scale;
   info.exclude_modules = q.exclude_modules;
-  for (const auto& [module, algo] : state.plan) {
-    QF_ASSIGN_OR_RETURN(info.layer_algos[module], parse_quant_algo(algo));
-  }
-  for (const auto& [pattern, algo] : q.layer_overrides) {
-    (void)pattern;
-    (void)algo;
-    info.quant_algo = QuantAlgo::MIXED_PRECISION;
-  }
-  if (info.quant_algo == QuantAlgo::MIXED_PRECISION && state.plan.empty()) {
-    // Overrides: list every linear's algorithm, as MIXED_PRECISION's quantized_layers does.
+  if (!q.layer_overrides.empty()) info.quant_algo = QuantAlgo::MIXED_PRECISION;
+  if (info.quant_algo == QuantAlgo::MIXED_PRECISION) {
+    // Every quantized linear's algorithm (the plan's, an override's), as ModelOpt's
+    // quantized_layers lists them; unlisted layers stay unquantized.
     for (int64_t b = 0; b < c.num_hidden_layers; ++b) {
       for (const char* s : {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
                             "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"}) {
         const std::string m = fmt::format("model.layers.{}.{}", b, s);
-        QF_ASSIGN_OR_RETURN(LinearQuantScheme sc, scheme_for_module(q, m));
-        info.layer_algos[m] = sc.algo;
+        QuantAlgo algo = QuantAlgo::NO_QUANT;
+        if (auto it = state.plan.find(m); it != state.plan.end()) {
+          QF_ASSIGN_OR_RETURN(algo, parse_quant_algo(it->second));
+        } else {
+          QF_ASSIGN_OR_RETURN(LinearQuantScheme sc, scheme_for_module(q, m));
+          algo = sc.algo;
+        }
+        if (algo != QuantAlgo::NO_QUANT && algo != QuantAlgo::MIXED_PRECISION) {
+          info.layer_algos[m] = algo;
+        }
       }
     }
   }

@@ -321,6 +321,12 @@ Result<LinearQuantScheme> scheme_for_module(const QuantConfig& config, std::stri
   for (const auto& [pattern, algo] : config.layer_overrides) {
     if (glob_match(pattern, name)) return scheme_for_algo(algo, config);
   }
+  if (config.quant_algo == QuantAlgo::MIXED_PRECISION) {
+    // Decided per layer by the auto-quantize plan; a placeholder until then.
+    LinearQuantScheme pending;
+    pending.algo = QuantAlgo::MIXED_PRECISION;
+    return pending;
+  }
   return scheme_for_algo(config.quant_algo, config);
 }
 

@@ -183,6 +183,55 @@ TEST_F(QuantizePipeline, PerHeadKvScalesWithMseAmaxInCompressedTensors) {
   EXPECT_FALSE(fs::exists(tmp_ / "mo-kv.partial"));
 }
 
+TEST_F(QuantizePipeline, AutoQuantizeMeetsTheBitBudgetAndReloads) {
+  QuantizeOptions o = options(QuantAlgo::MIXED_PRECISION, "auto");
+  o.quant_config.auto_quantize_bits = 6.0;
+  o.quant_config.auto_quantize_candidates = {QuantAlgo::W4A16, QuantAlgo::FP8};
+  auto r = quantize(o);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_NE(r.value().auto_quantize_plan.find("average"), std::string::npos)
+      << r.value().auto_quantize_plan;
+  int64_t int4 = 0, fp8 = 0;
+  double bits = 0, params = 0;
+  auto model = Model::load((tmp_ / "auto").string());
+  ASSERT_TRUE(model.ok()) << model.error().to_string();
+  for (const auto& l : r.value().layers) {
+    int4 += l.format == "int4_g128";
+    fp8 += l.format == "fp8";
+  }
+  for (int64_t b = 0; b < 6; ++b) {
+    const DecoderLayer& l = model.value()->layer(b);
+    for (const WeightMatrix* m : {l.q_proj.get(), l.k_proj.get(), l.v_proj.get(), l.o_proj.get(),
+                                  l.gate_proj.get(), l.up_proj.get(), l.down_proj.get()}) {
+      const double n = static_cast<double>(m->rows() * m->cols());
+      bits += n * (m->format_name() == "fp8" ? 8.0 : 4.125);
+      params += n;
+    }
+  }
+  EXPECT_GT(int4, 0);  // a real mix under a 6-bit budget
+  EXPECT_GT(fp8, 0);
+  EXPECT_LE(bits / params, 6.0);
+  std::printf("auto-quantize: %lld int4 + %lld fp8 linears, %.3f bits/weight\n",
+              static_cast<long long>(int4), static_cast<long long>(fp8), bits / params);
+  const auto hf = nlohmann::json::parse(read_all(tmp_ / "auto" / "hf_quant_config.json"));
+  EXPECT_EQ(hf["quantization"]["quant_algo"], "MIXED_PRECISION");
+  EXPECT_EQ(hf["quantization"]["quantized_layers"].size(), 42u);
+}
+
+TEST_F(QuantizePipeline, LayerOverridesAndExclusionsReachTheCheckpoint) {
+  QuantizeOptions o = options(QuantAlgo::FP8, "over");
+  o.quant_config.layer_overrides = {{"*.mlp.down_proj", QuantAlgo::W4A16_GPTQ}};
+  o.quant_config.exclude_modules.push_back("model.layers.0.*");
+  auto r = quantize(o);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  auto model = Model::load((tmp_ / "over").string());
+  ASSERT_TRUE(model.ok()) << model.error().to_string();
+  EXPECT_EQ(model.value()->layer(0).q_proj->format_name(), "bf16");
+  EXPECT_EQ(model.value()->layer(0).down_proj->format_name(), "bf16");
+  EXPECT_EQ(model.value()->layer(1).q_proj->format_name(), "fp8");
+  EXPECT_EQ(model.value()->layer(1).down_proj->format_name(), "int4_g128");
+}
+
 TEST_F(QuantizePipeline, ResumeAfterInterruptionGivesIdenticalBytes) {
   QuantizeOptions full = options(QuantAlgo::W4A16_GPTQ, "full");
   ASSERT_TRUE(quantize(full).ok());

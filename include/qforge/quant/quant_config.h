@@ -114,7 +114,8 @@ Result<LinearQuantScheme> scheme_for_algo(QuantAlgo algo, const QuantConfig& con
 bool glob_match(std::string_view pattern, std::string_view text);
 
 // The scheme for module `name` ("model.layers.0.self_attn.q_proj"): NO_QUANT when excluded, the
-// first matching override, else the config's algorithm.
+// first matching override, else the config's algorithm (for MIXED_PRECISION a placeholder whose
+// algo is MIXED_PRECISION: the auto-quantize plan decides).
 Result<LinearQuantScheme> scheme_for_module(const QuantConfig& config, std::string_view name);
 
 // Effective bits per weight of an algorithm's weight storage (for auto-quantize budgets).
