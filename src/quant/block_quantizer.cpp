@@ -468,9 +468,9 @@ class BlockQuantizer {
       q.pre_quant_scale = w.pre_quant_scale;
       std::vector<float> deq(w.w.size());
       if (w.scheme.algorithm == WeightAlgorithm::kGptq) {
-        QF_ASSIGN_OR_RETURN(
-            GptqResult r, gptq_quantize(w.w.data(), w.rows, w.cols, *hessians_[g], w.scheme.weight)
-                              .context(w.module));
+        QF_ASSIGN_OR_RETURN(GptqResult r, gptq_quantize(w.w.data(), w.rows, w.cols, *hessians_[g],
+                                                        w.scheme.weight, opt_.gptq)
+                                              .context(w.module));
         q.weight = std::move(r.quantized);
         deq = std::move(r.dequantized);
       } else {

@@ -22,6 +22,7 @@ struct BlockQuantOptions {
   AmaxMethod amax_method = AmaxMethod::kMax;
   double percentile = 99.99;
   int64_t awq_max_tokens = 2048;
+  GptqOptions gptq;
   bool collect_kv = false;   // measure K/V amax (KV-cache quantization requested)
   bool kv_per_head = false;  // one K/V amax per KV head instead of per layer
   ObserverTarget kv_target = ObserverTarget::kFp8E4M3;

@@ -66,6 +66,7 @@ std::string quant_config_text(const QuantizeOptions& o) {
   j["amax"] = o.calib.amax_method;
   j["percentile"] = o.calib.percentile;
   j["awq_tokens"] = o.awq_max_tokens;
+  j["gptq"] = {o.gptq.percdamp, o.gptq.act_order, o.gptq.block_size};
   j["version"] = 1;  // bump when the algorithms change what they write
   return j.dump();
 }
@@ -350,6 +351,7 @@ Result<QuantizeReport> run_blocks_and_export(const QuantizeOptions& o, const Mod
   bo.amax_method = amax_method;
   bo.percentile = o.calib.percentile;
   bo.awq_max_tokens = o.awq_max_tokens;
+  bo.gptq = o.gptq;
   bo.collect_kv = o.quant_config.kv_cache_quant_algo != QuantAlgo::NO_QUANT;
   bo.kv_per_head = o.quant_config.kv_cache_per_head;
   bo.kv_target = o.quant_config.kv_cache_quant_algo == QuantAlgo::INT8 ? ObserverTarget::kInt8

@@ -259,6 +259,28 @@ TEST_F(QuantizePipeline, ResumeAfterInterruptionGivesIdenticalBytes) {
   auto mismatch = quantize(other);
   ASSERT_FALSE(mismatch.ok());
   EXPECT_NE(mismatch.error().to_string().find("different model, calibration"), std::string::npos);
+  // So are different calibration data...
+  other = cut;
+  other.resume = true;
+  other.calib.seed = 99;
+  ASSERT_FALSE(quantize(other).ok());
+  // ...and a different model (here: another directory with the same tensors but a changed
+  // config).
+  const fs::path changed = tmp_ / "model-copy";
+  fs::create_directories(changed);
+  for (const auto& e : fs::directory_iterator(mix_dir())) {
+    fs::copy_file(e.path(), changed / e.path().filename());
+  }
+  {
+    auto cfg = nlohmann::json::parse(read_all(changed / "config.json"));
+    cfg["rms_norm_eps"] = 1e-6;
+    std::ofstream(changed / "config.json") << cfg.dump();
+  }
+  other = cut;
+  other.resume = true;
+  other.model_dir = changed.string();
+  ASSERT_FALSE(quantize(other).ok());
+  EXPECT_TRUE(fs::exists(tmp_ / "cut.partial"));  // refusals keep the partial run
 
   cut.resume = true;
   auto resumed = quantize(cut);

@@ -123,7 +123,9 @@ static void register_quantize(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--calib-size", o.calib.calib_size, "Number of calibration samples")
       ->capture_default_str();
-  cmd->add_option("--calib-batch-size", o.calib.calib_batch_size, "Samples per calibration batch")
+  cmd->add_option("--calib-batch-size", o.calib.calib_batch_size,
+                  "Accepted for ModelOpt compatibility: samples run one at a time (the kernels "
+                  "parallelise inside a sample), so it does not change the result")
       ->capture_default_str();
   cmd->add_option("--calib-max-seq-len", o.calib.calib_max_seq_length,
                   "Tokens per calibration sample")
@@ -163,6 +165,12 @@ static void register_quantize(CLI::App& app) {
   cmd->add_option("--awq-max-tokens", o.awq_max_tokens,
                   "Calibration tokens AWQ's scale search evaluates the block output on")
       ->capture_default_str();
+  cmd->add_option("--gptq-damp", o.gptq.percdamp,
+                  "GPTQ dampening: this fraction of mean(diag H) is added to the diagonal")
+      ->capture_default_str();
+  cmd->add_flag("--gptq-act-order", o.gptq.act_order,
+                "GPTQ: quantize columns by descending Hessian diagonal (static groups, so the "
+                "layout stays standard)");
   cmd->add_flag("--overwrite", o.overwrite, "Replace an existing output directory");
   cmd->add_flag("--resume", o.resume, "Continue an interrupted run from its last finished block");
   cmd->add_flag("--quiet", a.quiet, "No progress bars or layer table");

@@ -15,6 +15,7 @@
 #include "qforge/calib/calib_dataset.h"
 #include "qforge/core/error.h"
 #include "qforge/io/quant_checkpoint.h"
+#include "qforge/quant/gptq.h"
 #include "qforge/quant/quant_config.h"
 
 namespace qforge {
@@ -32,6 +33,8 @@ struct QuantizeOptions {
   uint64_t max_memory = 0;
   // AWQ: calibration tokens (whole samples) used by the scale search's block-output loss.
   int64_t awq_max_tokens = 2048;
+  // GPTQ: dampening, act-order (static groups), lazy-batch width.
+  GptqOptions gptq;
   // Testing hook: called after each block is durably written (block index); a non-OK status
   // stops the run there as if it had been killed.
   std::function<Status(int64_t)> after_block;
