@@ -316,7 +316,7 @@ class BlockQuantizer {
   Status search_and_fold_scales() {
     std::array<std::vector<float>, kNumLinearGroups> scales;
     for (int g = 0; g < kNumLinearGroups; ++g) {
-      if (!group_scales(g)) continue;
+      if (!group_scales(g) || !can_scale(static_cast<LinearGroup>(g))) continue;
       const int64_t cols = stats_[g].cols();
       if (*group_algo_[g] == WeightAlgorithm::kSmoothQuant) {
         std::vector<WeightRef> refs;
@@ -341,6 +341,13 @@ class BlockQuantizer {
       QF_TRY(apply_group_scales(static_cast<LinearGroup>(g), scales[g]));
     }
     return ok_status();
+  }
+
+  // o_proj's scales fold into v_proj only when their shapes match (no grouped-query attention);
+  // otherwise only SmoothQuant with a pre_quant_scale-capable export can apply them.
+  bool can_scale(LinearGroup g) const {
+    if (g != LinearGroup::kAttnOut || work_[kV].rows == work_[kO].cols) return true;
+    return *group_algo_[gi(g)] == WeightAlgorithm::kSmoothQuant && opt_.allow_pre_quant_scale;
   }
 
   Status scale_group_columns(LinearGroup g, std::span<const float> s) {
@@ -375,13 +382,8 @@ class BlockQuantizer {
           v.changed = true;
           return scale_group_columns(g, s);
         }
-        // Grouped-query attention: v_proj's outputs are shared by several heads of o_proj's
-        // input, so one scale per o_proj column cannot be folded. AWQ then leaves o_proj
-        // unscaled (as llm-awq does); SmoothQuant keeps the scale as pre_quant_scale where the
-        // export format can store it.
-        if (*group_algo_[gi(g)] == WeightAlgorithm::kAwq || !opt_.allow_pre_quant_scale) {
-          return ok_status();
-        }
+        // Grouped-query attention: v_proj's outputs feed several heads of o_proj's input, so
+        // the scale cannot fold (can_scale let only SmoothQuant with pre_quant_scale through).
         std::vector<float> inv(s.size());
         for (size_t j = 0; j < s.size(); ++j) inv[j] = 1.0f / s[j];
         work_[kO].pre_quant_scale = std::move(inv);
