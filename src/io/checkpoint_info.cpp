@@ -8,6 +8,7 @@
 
 #include "io/hf_index.h"
 #include "io/io_util.h"
+#include "io/quant_checkpoint_load.h"
 #include "qforge/core/mmap_file.h"
 #include "qforge/io/gguf.h"
 #include "qforge/io/hf_config.h"
@@ -194,9 +195,20 @@ Result<CheckpointInfo> describe_checkpoint(const std::string& path) {
   info.path = path;
   info.format = format;
   switch (format) {
-    case CheckpointFormat::HfDirectory:
+    case CheckpointFormat::HfDirectory: {
       QF_TRY(describe_hf_dir(info, path));
+      QF_ASSIGN_OR_RETURN(auto quant, io_detail::read_quant_checkpoint_info(path));
+      if (quant) {
+        info.detail += fmt::format(
+            "; quantized {} ({} layout{}{})", quant_algo_name(quant->quant_algo),
+            quant_export_format_name(quant->format),
+            quant->group_size > 0 ? fmt::format(", group {}", quant->group_size) : "",
+            quant->kv_cache_quant_algo != QuantAlgo::NO_QUANT
+                ? fmt::format(", KV cache {}", quant_algo_name(quant->kv_cache_quant_algo))
+                : "");
+      }
       break;
+    }
     case CheckpointFormat::Safetensors:
       QF_TRY(describe_safetensors(info, path));
       break;

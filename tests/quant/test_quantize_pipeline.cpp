@@ -13,6 +13,7 @@
 
 #include "qforge/calib/calib_dataset.h"
 #include "qforge/eval/perplexity.h"
+#include "qforge/io/checkpoint_info.h"
 #include "qforge/model/inference_session.h"
 #include "qforge/model/model.h"
 #include "qforge/quant/quantize.h"
@@ -118,6 +119,12 @@ TEST_F(QuantizePipeline, Fp8CheckpointLoadsAndTracksTheFloatModel) {
   EXPECT_EQ(hf["quantization"]["kv_cache_quant_algo"], "FP8");
   const auto cfg = nlohmann::json::parse(read_all(out / "config.json"));
   EXPECT_TRUE(cfg.contains("quantization_config"));
+
+  auto described = describe_checkpoint(out.string());
+  ASSERT_TRUE(described.ok());
+  EXPECT_NE(described.value().detail.find("quantized FP8 (modelopt layout, KV cache FP8)"),
+            std::string::npos)
+      << described.value().detail;
 
   auto model = Model::load(out.string());
   ASSERT_TRUE(model.ok()) << model.error().to_string();
