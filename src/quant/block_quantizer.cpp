@@ -73,17 +73,21 @@ struct Work {
   bool changed = false;                // folding touched it
 };
 
-// The rows of one group input kept for clipping and error reports.
+// The rows of one group input kept for clipping and error reports: every stride-th row of the
+// whole calibration set (llm-awq samples its clip tokens evenly too), at most kKeptRows.
 struct KeptRows {
   std::vector<float> x;  // [n, cols]
   int64_t n = 0;
   int64_t cols = 0;
+  int64_t stride = 1;
+  int64_t seen = 0;  // rows offered so far
   void add(const float* src, int64_t rows, int64_t c) {
     cols = c;
-    const int64_t take = std::min(rows, kKeptRows - n);
-    if (take <= 0) return;
-    x.insert(x.end(), src, src + take * c);
-    n += take;
+    for (int64_t r = 0; r < rows && n < kKeptRows; ++r, ++seen) {
+      if (seen % stride != 0) continue;
+      x.insert(x.end(), src + r * c, src + (r + 1) * c);
+      ++n;
+    }
   }
 };
 
@@ -260,7 +264,15 @@ class BlockQuantizer {
 
   // Pass 1 over the float block: per-channel statistics of every group input, kept rows, and the
   // float block outputs of the AWQ samples.
+  void reset_kept_rows() {
+    for (auto& k : kept_) {
+      k = KeptRows{};
+      k.stride = std::max<int64_t>(1, (n_samples_ * seq_len_ + kKeptRows - 1) / kKeptRows);
+    }
+  }
+
   Status statistics_pass() {
+    reset_kept_rows();
     QF_ASSIGN_OR_RETURN(DecoderLayer layer, float_layer(current_weights()));
     Status failed = ok_status();
     InputTap tap = [&](LinearGroup g, const float* x, int64_t n, int64_t cols) {
@@ -423,7 +435,7 @@ class BlockQuantizer {
         if (!hessians_[g]) hessians_[g].emplace(work_[i].cols);
       }
     }
-    for (auto& k : kept_) k = KeptRows{};
+    reset_kept_rows();
     const auto pqs = current_pqs();
     QF_ASSIGN_OR_RETURN(DecoderLayer layer, float_layer(current_weights(), &pqs));
     std::vector<float> scaled;
