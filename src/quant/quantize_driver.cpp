@@ -250,6 +250,12 @@ Result<QuantizeReport> quantize(const QuantizeOptions& o) {
   }
   QF_ASSIGN_OR_RETURN(std::shared_ptr<const Model> model, Model::load(o.model_dir));
   const ModelConfig& c = model->config();
+  if (!model->quantized_linears().empty() || model->kv_cache_quant().enabled()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "'{}' is already a quantized checkpoint; quantize its unquantized source "
+                      "model instead (quantizing dequantized weights again compounds the error)",
+                      o.model_dir);
+  }
   QF_TRY(check_group_sizes(*model, o.quant_config, o.export_format));
   QF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, load_tokenizer(o.model_dir));
   QF_ASSIGN_OR_RETURN(CalibDataset calib, load_calib_dataset(o.calib, *tokenizer));

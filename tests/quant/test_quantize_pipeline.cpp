@@ -131,6 +131,13 @@ TEST_F(QuantizePipeline, Fp8CheckpointLoadsAndTracksTheFloatModel) {
   EXPECT_EQ(model.value()->config().num_hidden_layers, 6);
   EXPECT_EQ(model.value()->layer(0).q_proj->format_name(), "fp8");
   EXPECT_EQ(model.value()->kv_cache_quant().dtype, KvCacheDType::kFp8);
+  // A quantized checkpoint is not an input.
+  QuantizeOptions again = options(QuantAlgo::FP8, "again");
+  again.model_dir = out.string();
+  auto refused = quantize(again);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().to_string().find("already a quantized checkpoint"), std::string::npos);
+
   const auto base = logits_of(mix_dir().string(), probe_ids());
   const auto quant = logits_of(out.string(), probe_ids());
   const double err = rel_l2(base, quant);

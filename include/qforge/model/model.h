@@ -60,6 +60,10 @@ class Model {
   const WeightMatrix& lm_head() const { return lm_head_ ? *lm_head_ : *embed_tokens_; }
   const std::vector<float>& final_norm() const { return final_norm_; }
   const KvCacheQuant& kv_cache_quant() const { return loaded_.kv_cache_quant; }
+  // The quantized linears of a quantized checkpoint (module name -> codes, scales, scheme).
+  const std::map<std::string, QuantizedLinear>& quantized_linears() const {
+    return loaded_.quantized_linears;
+  }
 
   // Elements of every weight tensor (a tied embedding counted once).
   int64_t parameter_count() const;
