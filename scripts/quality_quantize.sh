@@ -68,7 +68,9 @@ table() {
     local secs
     secs=$(secs_since "$s")
     [ "${#EA[@]}" -gt 0 ] && secs=-
-    echo "| $label | $(size_mib "$dir") | $secs | $(eval_cols "$dir" "$WORK/$name-base1.bin" "${E1[@]}" "${EA[@]}")${e2name:+ | $(eval_cols "$dir" "$WORK/$name-base2.bin" "${E2[@]}" "${EA[@]}")} |"
+    local shown=$label
+    [ "${#EA[@]}" -gt 0 ] && shown="$label, eval \`$eargs\`"
+    echo "| $shown | $(size_mib "$dir") | $secs | $(eval_cols "$dir" "$WORK/$name-base1.bin" "${E1[@]}" "${EA[@]}")${e2name:+ | $(eval_cols "$dir" "$WORK/$name-base2.bin" "${E2[@]}" "${EA[@]}")} |"
   done
 }
 
