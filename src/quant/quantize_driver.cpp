@@ -233,6 +233,11 @@ Result<QuantizeReport> quantize(const QuantizeOptions& o) {
                       "per-head KV-cache scales are not part of the ModelOpt layout; use "
                       "--export-format compressed-tensors or per-layer scales");
   }
+  if (o.quant_config.has_zero_point && o.export_format == QuantExportFormat::kModelOpt) {
+    return make_error(ErrorCode::kUnsupported,
+                      "INT4 with a zero point (--zero-point) has no ModelOpt layout (it stores "
+                      "symmetric INT4 only); use --export-format compressed-tensors");
+  }
   if (o.output_dir.empty()) {
     return make_error(ErrorCode::kInvalidArgument, "no output directory (--output DIR)");
   }

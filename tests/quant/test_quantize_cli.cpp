@@ -140,6 +140,14 @@ TEST_F(QuantizeCli, BadInputsFailWithClearMessages) {
   EXPECT_NE(r.out.find("256"), std::string::npos) << r.out;
   EXPECT_FALSE(fs::exists(out));
 
+  r = run_cli(base_args(out) + " --qformat int4_wo --zero-point");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("--export-format compressed-tensors"), std::string::npos) << r.out;
+  r = run_cli(base_args(out) + " --qformat int4_gptq --zero-point --export-format ct");
+  EXPECT_EQ(r.exit_code, 0) << r.out;  // asymmetric INT4 GPTQ in compressed-tensors
+  EXPECT_NE(read_all(out / "config.json").find("\"symmetric\": false"), std::string::npos);
+  fs::remove_all(out);
+
   r = run_cli(base_args(out) + " --qformat fp8 --kv-cache fp4");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.out.find("--kv-cache 'fp4'"), std::string::npos) << r.out;
