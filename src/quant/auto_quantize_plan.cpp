@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <limits>
 
 #include "qforge/core/progress.h"
 #include "qforge/eval/perplexity.h"
@@ -12,6 +13,7 @@
 #include "qforge/model/inference_session.h"
 #include "qforge/model/quantized_linear.h"
 #include "qforge/quant/auto_quantize.h"
+#include "quant/checkpoint_export.h"
 
 namespace qforge::quant_internal {
 namespace {
@@ -99,7 +101,9 @@ Result<std::shared_ptr<const Model>> model_with_group_quantized(
 }  // namespace
 
 Result<MixedPrecisionPlan> plan_mixed_precision(const Model& model, const CalibDataset& calib,
-                                                const QuantConfig& config, bool show_progress) {
+                                                const QuantConfig& config,
+                                                QuantExportFormat export_format,
+                                                bool show_progress) {
   const ModelConfig& c = model.config();
   const int64_t samples =
       std::min<int64_t>(kSensitivitySamples, static_cast<int64_t>(calib.samples.size()));
@@ -145,9 +149,16 @@ Result<MixedPrecisionPlan> plan_mixed_precision(const Model& model, const CalibD
   for (const Group& g : groups) {
     AutoQuantizeLayer l{g.name, g.n_params, {}};
     for (const LinearQuantScheme& s : schemes) {
-      auto variant = model_with_group_quantized(model, g.modules, s.weight);
+      bool storable = true;
+      for (const auto& m : g.modules) {
+        QF_ASSIGN_OR_RETURN(TensorView v, model.weights().get(m + ".weight"));
+        storable = storable && check_layer_exportable(m, v.dim(1), s.weight, export_format).ok();
+      }
+      auto variant = storable ? model_with_group_quantized(model, g.modules, s.weight)
+                              : Result<std::shared_ptr<const Model>>(make_error(
+                                    ErrorCode::kUnsupported, "not storable in the layout"));
       if (!variant.ok()) {
-        // A shape the format cannot hold (e.g. a group size that does not divide) is forbidden.
+        // A shape the format or the layout cannot hold is forbidden for this group.
         l.sensitivity.push_back(std::numeric_limits<double>::infinity());
       } else {
         QF_ASSIGN_OR_RETURN(auto test, run_logprobs(variant.value(), calib, samples));

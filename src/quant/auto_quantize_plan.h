@@ -9,6 +9,7 @@
 
 #include "qforge/calib/calib_dataset.h"
 #include "qforge/core/error.h"
+#include "qforge/io/quant_checkpoint.h"
 #include "qforge/model/model.h"
 #include "qforge/quant/quant_config.h"
 
@@ -23,7 +24,11 @@ struct MixedPrecisionPlan {
 // Samples used to measure sensitivities (the first ones of the calibration set).
 inline constexpr int64_t kSensitivitySamples = 4;
 
+// Formats the export layout cannot store for a layer (check_layer_exportable) get an infinite
+// sensitivity, so the plan never picks them.
 Result<MixedPrecisionPlan> plan_mixed_precision(const Model& model, const CalibDataset& calib,
-                                                const QuantConfig& config, bool show_progress);
+                                                const QuantConfig& config,
+                                                QuantExportFormat export_format,
+                                                bool show_progress);
 
 }  // namespace qforge::quant_internal

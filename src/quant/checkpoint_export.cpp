@@ -195,6 +195,23 @@ Result<uint64_t> CheckpointExport::finish(const PartialState& state, const KvCac
   return file_bytes;
 }
 
+Status check_layer_exportable(const std::string& module, int64_t cols, const QuantSpec& w,
+                              QuantExportFormat format) {
+  const bool int4 = w.format == QuantFormat::INT4_GROUP || w.format == QuantFormat::UINT4_GROUP;
+  const bool fp4 = w.format == QuantFormat::NVFP4 || w.format == QuantFormat::MXFP4;
+  const bool padded_ok = int4 && format == QuantExportFormat::kCompressedTensors;
+  if ((int4 || fp4) && !padded_ok && cols % w.group_size != 0) {
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "{}: group size {} does not divide its {} input features, and the {} "
+        "layout stores one scale per whole group; choose a group size that divides "
+        "{}, {}or exclude the layer",
+        module, w.group_size, cols, quant_export_format_name(format), cols,
+        int4 ? "use --export-format compressed-tensors (it pads the last group), " : "");
+  }
+  return ok_status();
+}
+
 Status publish_directory(const fs::path& partial, const fs::path& out, bool overwrite) {
   std::error_code ec;
   fs::path aside;

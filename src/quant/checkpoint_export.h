@@ -43,6 +43,12 @@ class CheckpointExport {
   std::filesystem::path dir_;
 };
 
+// ModelOpt stores INT4 group scales as [out, in / group] without padding, and neither layout pads
+// NVFP4 / MXFP4 blocks, so those group sizes must divide the layer's input width `cols`
+// (compressed-tensors records the true shape and holds a padded last INT4 group).
+Status check_layer_exportable(const std::string& module, int64_t cols, const QuantSpec& weight,
+                              QuantExportFormat format);
+
 // Renames `partial` to `out` (replacing an existing `out` when overwrite is set: it is moved
 // aside first and deleted after, so `out` is never a mix of old and new files).
 Status publish_directory(const std::filesystem::path& partial, const std::filesystem::path& out,

@@ -181,10 +181,8 @@ std::vector<float> kv_scales(const std::vector<std::vector<float>>& amax, QuantA
   return out;
 }
 
-// ModelOpt stores INT4 group scales as [out, in / group] without padding, and neither layout pads
-// NVFP4 / MXFP4 blocks, so those group sizes must divide every quantized layer's input width
-// (compressed-tensors records the true shape and holds a padded last INT4 group). Checked
-// before any work starts.
+// Every quantized layer's format must be storable in the export layout (check_layer_exportable):
+// checked before any work starts. MIXED_PRECISION's plan avoids unstorable formats itself.
 Status check_group_sizes(const Model& model, const QuantConfig& q, QuantExportFormat format) {
   if (q.quant_algo == QuantAlgo::MIXED_PRECISION) return ok_status();
   for (int64_t b = 0; b < model.n_layers(); ++b) {
@@ -197,21 +195,7 @@ Status check_group_sizes(const Model& model, const QuantConfig& q, QuantExportFo
     for (const auto& [name, m] : linears) {
       const std::string module = fmt::format("model.layers.{}.{}", b, name);
       QF_ASSIGN_OR_RETURN(LinearQuantScheme s, scheme_for_module(q, module));
-      const QuantSpec& w = s.weight;
-      const bool int4 = w.format == QuantFormat::INT4_GROUP || w.format == QuantFormat::UINT4_GROUP;
-      const bool fp4 = w.format == QuantFormat::NVFP4 || w.format == QuantFormat::MXFP4;
-      const bool padded_ok = int4 && format == QuantExportFormat::kCompressedTensors;
-      if ((int4 || fp4) && !padded_ok && m->cols() % w.group_size != 0) {
-        return make_error(ErrorCode::kInvalidArgument,
-                          "{}: group size {} does not divide its {} input features, and the {} "
-                          "layout stores one scale per whole group; choose a group size that "
-                          "divides {}, {}or exclude the layer",
-                          module, w.group_size, m->cols(), quant_export_format_name(format),
-                          m->cols(),
-                          int4 ? "use --export-format compressed-tensors (it pads the last "
-                                 "group), "
-                               : "");
-      }
+      QF_TRY(quant_internal::check_layer_exportable(module, m->cols(), s.weight, format));
     }
   }
   return ok_status();
@@ -342,9 +326,9 @@ Result<QuantizeReport> run_blocks_and_export(const QuantizeOptions& o, const Mod
   std::error_code ec;
   if (state.next_block == 0 && state.plan.empty() &&
       o.quant_config.quant_algo == QuantAlgo::MIXED_PRECISION) {
-    QF_ASSIGN_OR_RETURN(
-        quant_internal::MixedPrecisionPlan plan,
-        quant_internal::plan_mixed_precision(*model, calib, o.quant_config, o.show_progress));
+    QF_ASSIGN_OR_RETURN(quant_internal::MixedPrecisionPlan plan,
+                        quant_internal::plan_mixed_precision(*model, calib, o.quant_config,
+                                                             o.export_format, o.show_progress));
     for (const auto& [module, algo] : plan.algos) {
       state.plan[module] = std::string(quant_algo_name(algo));
     }

@@ -232,6 +232,26 @@ TEST_F(QuantizePipeline, AutoQuantizeMeetsTheBitBudgetAndReloads) {
   EXPECT_EQ(hf["quantization"]["quantized_layers"].size(), 42u);
 }
 
+TEST_F(QuantizePipeline, AutoQuantizeNeverPicksAFormatTheLayoutCannotStore) {
+  // Group 256 divides down_proj's 1024 inputs but not the 384 of every other linear; ModelOpt
+  // cannot store a padded last group, so only down_proj may become INT4.
+  QuantizeOptions o = options(QuantAlgo::MIXED_PRECISION, "auto256");
+  o.quant_config.group_size = 256;
+  o.quant_config.auto_quantize_bits = 7.5;  // the minimum achievable here is 7.016
+  o.quant_config.auto_quantize_candidates = {QuantAlgo::W4A16, QuantAlgo::FP8};
+  auto r = quantize(o);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  int64_t int4 = 0;
+  for (const auto& l : r.value().layers) {
+    if (l.format == "int4_g256") {
+      ++int4;
+      EXPECT_NE(l.module.find("down_proj"), std::string::npos) << l.module;
+    }
+  }
+  EXPECT_GT(int4, 0);
+  EXPECT_TRUE(Model::load((tmp_ / "auto256").string()).ok());
+}
+
 TEST_F(QuantizePipeline, LayerOverridesAndExclusionsReachTheCheckpoint) {
   QuantizeOptions o = options(QuantAlgo::FP8, "over");
   o.quant_config.layer_overrides = {{"*.mlp.down_proj", QuantAlgo::W4A16_GPTQ}};
