@@ -492,10 +492,14 @@ Status read_matrix_scales(const TensorView& s, const std::string& name, Quantize
   return ok_status();
 }
 
-void split_fp4_blocks(const QuantizedMatrix& m, std::vector<uint8_t>& codes,
-                      std::vector<uint8_t>& scales) {
+Status write_fp4_matrix(const QuantizedLinear& layer, SafetensorsWriter& w,
+                        const std::string& codes_name, QuantExportFormat format,
+                        std::string_view why) {
+  const QuantizedMatrix& m = layer.weight;
   const bool nv = m.spec.format == QuantFormat::NVFP4;
   const int64_t g = m.spec.group_size, nb = m.cols / g, half = g / 2;
+  if (m.cols % g != 0) return group_divide_error(layer, format, g, why);
+  std::vector<uint8_t> codes, scales;
   codes.assign(static_cast<size_t>(m.rows * m.cols / 2), 0);
   scales.assign(static_cast<size_t>(m.rows * nb), 0);
   for (int64_t r = 0; r < m.rows; ++r) {
@@ -507,6 +511,10 @@ void split_fp4_blocks(const QuantizedMatrix& m, std::vector<uint8_t>& codes,
       scales[static_cast<size_t>(r * nb + b)] = nv ? blk[half] : blk[0];
     }
   }
+  QF_TRY(
+      add_bytes(w, codes_name, DType::U8, Shape{m.rows, m.cols / 2}, codes.data(), codes.size()));
+  return add_bytes(w, layer.module + ".weight_scale", nv ? DType::F8_E4M3FN : DType::U8,
+                   Shape{m.rows, nb}, scales.data(), scales.size());
 }
 
 Result<QuantizedMatrix> read_fp4_matrix(const TensorView& w, const std::string& wname,

@@ -236,18 +236,9 @@ Status write_linear_ct(const QuantizedLinear& layer, SafetensorsWriter& w) {
     case QuantFormat::NVFP4:
     case QuantFormat::MXFP4: {
       const bool nv = m.spec.format == QuantFormat::NVFP4;
-      const int64_t g = m.spec.group_size;
-      if (m.cols % g != 0) {
-        return group_divide_error(layer, kFmt, g,
-                                  "compressed-tensors stores [out, in / 2] codes and [out, in / "
-                                  "block] scales without a weight_shape for FP4 formats");
-      }
-      std::vector<uint8_t> codes, scales;
-      split_fp4_blocks(m, codes, scales);
-      QF_TRY(add_bytes(w, mod + ".weight_packed", DType::U8, Shape{m.rows, m.cols / 2},
-                       codes.data(), codes.size()));
-      QF_TRY(add_bytes(w, mod + ".weight_scale", nv ? DType::F8_E4M3FN : DType::U8,
-                       Shape{m.rows, m.cols / g}, scales.data(), scales.size()));
+      QF_TRY(write_fp4_matrix(layer, w, mod + ".weight_packed", kFmt,
+                              "compressed-tensors stores [out, in / 2] codes and [out, in / "
+                              "block] scales without a weight_shape for FP4 formats"));
       if (nv) {
         // compressed-tensors' global scale multiplies where ModelOpt's weight_scale_2 divides:
         // weight_global_scale = 1 / weight_scale_2 (= 448 * 6 / amax). An all-zero tensor keeps

@@ -107,9 +107,12 @@ Result<QuantizedMatrix> read_byte_matrix(const TensorView& w, const std::string&
 Status read_matrix_scales(const TensorView& s, const std::string& name, QuantizedMatrix& m);
 
 // NVFP4 / MXFP4 blocks <-> the [out, in/2] packed codes (element 2i in the low nibble, both
-// formats) and the [out, in/block] scale bytes (E4M3FN / E8M0).
-void split_fp4_blocks(const QuantizedMatrix& m, std::vector<uint8_t>& codes,
-                      std::vector<uint8_t>& scales);
+// formats; written as `codes_name`) and the [out, in/block] scale bytes (E4M3FN / E8M0, written
+// as "<module>.weight_scale"). Neither layout pads: a width the block does not divide is
+// group_divide_error(format, `why`).
+Status write_fp4_matrix(const QuantizedLinear& layer, SafetensorsWriter& w,
+                        const std::string& codes_name, QuantExportFormat format,
+                        std::string_view why);
 Result<QuantizedMatrix> read_fp4_matrix(const TensorView& w, const std::string& wname,
                                         const TensorView& s, const std::string& sname,
                                         const QuantSpec& spec);

@@ -82,7 +82,7 @@ double mean_kl(const std::vector<std::vector<float>>& base,
 // The model with only `modules` weight-quantized (RTN) into `spec`.
 Result<std::shared_ptr<const Model>> model_with_group_quantized(
     const Model& model, const std::vector<std::string>& modules, const QuantSpec& spec) {
-  LoadedModel loaded{model.config(), model.weights(), model.format(), model.kv_cache_quant()};
+  LoadedModel loaded{model.config(), model.weights(), model.format(), model.kv_cache_quant(), {}};
   const auto factory = [&](const ModelWeights& w,
                            const std::string& name) -> Result<std::unique_ptr<WeightMatrix>> {
     bool hit = false;
@@ -136,7 +136,7 @@ Result<MixedPrecisionPlan> plan_mixed_precision(const Model& model, const CalibD
 
   // The reference: the float model on the same samples. Sharing `model`'s weights is safe: the
   // variants only wrap them.
-  LoadedModel base_loaded{c, model.weights(), model.format(), model.kv_cache_quant()};
+  LoadedModel base_loaded{c, model.weights(), model.format(), model.kv_cache_quant(), {}};
   QF_ASSIGN_OR_RETURN(auto base_model, Model::create(std::move(base_loaded)));
   QF_ASSIGN_OR_RETURN(auto base, run_logprobs(base_model, calib, samples));
 
