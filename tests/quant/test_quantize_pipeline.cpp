@@ -252,6 +252,23 @@ TEST_F(QuantizePipeline, AutoQuantizeNeverPicksAFormatTheLayoutCannotStore) {
   EXPECT_TRUE(Model::load((tmp_ / "auto256").string()).ok());
 }
 
+TEST_F(QuantizePipeline, GptqActOrderKeepsTheStandardLayout) {
+  QuantizeOptions plain = options(QuantAlgo::W4A16_GPTQ, "gptq");
+  QuantizeOptions ordered = options(QuantAlgo::W4A16_GPTQ, "gptq-act");
+  ordered.gptq.act_order = true;
+  auto a = quantize(plain);
+  auto b = quantize(ordered);
+  ASSERT_TRUE(a.ok() && b.ok());
+  // Static groups: same tensors, same shapes, loadable; the codes differ.
+  const auto la = logits_of((tmp_ / "gptq").string(), probe_ids());
+  const auto lb = logits_of((tmp_ / "gptq-act").string(), probe_ids());
+  ASSERT_EQ(la.size(), lb.size());
+  EXPECT_NE(la, lb);
+  EXPECT_LT(rel_l2(la, lb), 0.2);
+  EXPECT_EQ(read_all(tmp_ / "gptq" / "model.safetensors.index.json"),
+            read_all(tmp_ / "gptq-act" / "model.safetensors.index.json"));
+}
+
 TEST_F(QuantizePipeline, LayerOverridesAndExclusionsReachTheCheckpoint) {
   QuantizeOptions o = options(QuantAlgo::FP8, "over");
   o.quant_config.layer_overrides = {{"*.mlp.down_proj", QuantAlgo::W4A16_GPTQ}};
