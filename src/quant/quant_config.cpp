@@ -80,6 +80,43 @@ std::string list_qformats() {
   return out;
 }
 
+// The weight format, input quantization and algorithm of each per-layer QuantAlgo. INT4 group
+// formats take their group size from the config; `zero_point_allowed` rows become UINT4 with a
+// zero point under has_zero_point.
+struct SchemeRow {
+  QuantAlgo algo;
+  QuantFormat weight;
+  ActivationQuant activation;
+  WeightAlgorithm algorithm;
+  bool zero_point_allowed = false;
+};
+using AQ = ActivationQuant;
+using WA = WeightAlgorithm;
+constexpr std::array kSchemes = {
+    SchemeRow{QuantAlgo::NO_QUANT, QuantFormat::F32, AQ::kNone, WA::kRtn},
+    SchemeRow{QuantAlgo::FP8, QuantFormat::FP8_PER_TENSOR, AQ::kFp8PerTensor, WA::kRtn},
+    SchemeRow{QuantAlgo::FP8_PER_CHANNEL_PER_TOKEN, QuantFormat::FP8_PER_CHANNEL, AQ::kFp8PerToken,
+              WA::kRtn},
+    SchemeRow{QuantAlgo::FP8_BLOCK_SCALES, QuantFormat::FP8_BLOCK128, AQ::kFp8PerGroup128,
+              WA::kRtn},
+    SchemeRow{QuantAlgo::W8A16, QuantFormat::INT8_PER_CHANNEL, AQ::kNone, WA::kRtn},
+    SchemeRow{QuantAlgo::W8A16_GPTQ, QuantFormat::INT8_PER_CHANNEL, AQ::kNone, WA::kGptq},
+    SchemeRow{QuantAlgo::W4A16, QuantFormat::INT4_GROUP, AQ::kNone, WA::kRtn, true},
+    SchemeRow{QuantAlgo::W4A16_AWQ, QuantFormat::INT4_GROUP, AQ::kNone, WA::kAwq, true},
+    SchemeRow{QuantAlgo::W4A16_GPTQ, QuantFormat::INT4_GROUP, AQ::kNone, WA::kGptq, true},
+    SchemeRow{QuantAlgo::W8A8_SQ_PER_CHANNEL, QuantFormat::INT8_PER_CHANNEL, AQ::kInt8PerTensor,
+              WA::kSmoothQuant},
+    SchemeRow{QuantAlgo::W8A8_SQ_PER_CHANNEL_PER_TOKEN_PLUGIN, QuantFormat::INT8_PER_CHANNEL,
+              AQ::kInt8PerToken, WA::kSmoothQuant},
+    SchemeRow{QuantAlgo::W8A8_SQ_PER_TENSOR_PLUGIN, QuantFormat::INT8_PER_TENSOR,
+              AQ::kInt8PerTensor, WA::kSmoothQuant},
+    // TensorRT-LLM's W4A8_AWQ is symmetric INT4 (no zero point) with FP8 activations.
+    SchemeRow{QuantAlgo::W4A8_AWQ, QuantFormat::INT4_GROUP, AQ::kFp8PerTensor, WA::kAwq},
+    SchemeRow{QuantAlgo::NVFP4, QuantFormat::NVFP4, AQ::kNvfp4, WA::kRtn},
+    SchemeRow{QuantAlgo::W4A16_MXFP4, QuantFormat::MXFP4, AQ::kNone, WA::kRtn},
+    SchemeRow{QuantAlgo::W4A8_MXFP4_FP8, QuantFormat::MXFP4, AQ::kFp8PerTensor, WA::kRtn},
+};
+
 }  // namespace
 
 std::string_view quant_algo_name(QuantAlgo algo) {
@@ -207,82 +244,21 @@ Status validate_quant_config(const QuantConfig& c) {
 }
 
 Result<LinearQuantScheme> scheme_for_algo(QuantAlgo algo, const QuantConfig& config) {
-  LinearQuantScheme s;
-  s.algo = algo;
-  QuantSpec int4;
-  int4.format = config.has_zero_point ? QuantFormat::UINT4_GROUP : QuantFormat::INT4_GROUP;
-  int4.group_size = config.group_size;
-  int4.scale_type = ScaleType::F16;
-  switch (algo) {
-    case QuantAlgo::NO_QUANT:
-      s.weight = default_quant_spec(QuantFormat::F32);
-      return s;
-    case QuantAlgo::FP8:
-      s.weight = default_quant_spec(QuantFormat::FP8_PER_TENSOR);
-      s.activation = ActivationQuant::kFp8PerTensor;
-      return s;
-    case QuantAlgo::FP8_PER_CHANNEL_PER_TOKEN:
-      s.weight = default_quant_spec(QuantFormat::FP8_PER_CHANNEL);
-      s.activation = ActivationQuant::kFp8PerToken;
-      return s;
-    case QuantAlgo::FP8_BLOCK_SCALES:
-      s.weight = default_quant_spec(QuantFormat::FP8_BLOCK128);
-      s.activation = ActivationQuant::kFp8PerGroup128;
-      return s;
-    case QuantAlgo::W8A16:
-      s.weight = default_quant_spec(QuantFormat::INT8_PER_CHANNEL);
-      return s;
-    case QuantAlgo::W8A16_GPTQ:
-      s.weight = default_quant_spec(QuantFormat::INT8_PER_CHANNEL);
-      s.algorithm = WeightAlgorithm::kGptq;
-      return s;
-    case QuantAlgo::W4A16:
-      s.weight = int4;
-      return s;
-    case QuantAlgo::W4A16_AWQ:
-      s.weight = int4;
-      s.algorithm = WeightAlgorithm::kAwq;
-      return s;
-    case QuantAlgo::W4A16_GPTQ:
-      s.weight = int4;
-      s.algorithm = WeightAlgorithm::kGptq;
-      return s;
-    case QuantAlgo::W8A8_SQ_PER_CHANNEL:
-      s.weight = default_quant_spec(QuantFormat::INT8_PER_CHANNEL);
-      s.activation = ActivationQuant::kInt8PerTensor;
-      s.algorithm = WeightAlgorithm::kSmoothQuant;
-      return s;
-    case QuantAlgo::W8A8_SQ_PER_CHANNEL_PER_TOKEN_PLUGIN:
-      s.weight = default_quant_spec(QuantFormat::INT8_PER_CHANNEL);
-      s.activation = ActivationQuant::kInt8PerToken;
-      s.algorithm = WeightAlgorithm::kSmoothQuant;
-      return s;
-    case QuantAlgo::W8A8_SQ_PER_TENSOR_PLUGIN:
-      s.weight = default_quant_spec(QuantFormat::INT8_PER_TENSOR);
-      s.activation = ActivationQuant::kInt8PerTensor;
-      s.algorithm = WeightAlgorithm::kSmoothQuant;
-      return s;
-    case QuantAlgo::W4A8_AWQ:
-      // TensorRT-LLM's W4A8_AWQ is symmetric INT4 (no zero point) with FP8 activations.
-      s.weight = int4;
-      s.weight.format = QuantFormat::INT4_GROUP;
-      s.activation = ActivationQuant::kFp8PerTensor;
-      s.algorithm = WeightAlgorithm::kAwq;
-      return s;
-    case QuantAlgo::NVFP4:
-      s.weight = default_quant_spec(QuantFormat::NVFP4);
-      s.activation = ActivationQuant::kNvfp4;
-      return s;
-    case QuantAlgo::W4A16_MXFP4:
-      s.weight = default_quant_spec(QuantFormat::MXFP4);
-      return s;
-    case QuantAlgo::W4A8_MXFP4_FP8:
-      s.weight = default_quant_spec(QuantFormat::MXFP4);
-      s.activation = ActivationQuant::kFp8PerTensor;
-      return s;
-    case QuantAlgo::MIXED_PRECISION:
-    case QuantAlgo::INT8:
-      break;
+  for (const SchemeRow& row : kSchemes) {
+    if (row.algo != algo) continue;
+    LinearQuantScheme s;
+    s.algo = algo;
+    s.activation = row.activation;
+    s.algorithm = row.algorithm;
+    if (row.weight == QuantFormat::INT4_GROUP) {
+      const bool zero_point = config.has_zero_point && row.zero_point_allowed;
+      s.weight.format = zero_point ? QuantFormat::UINT4_GROUP : QuantFormat::INT4_GROUP;
+      s.weight.group_size = config.group_size;
+      s.weight.scale_type = ScaleType::F16;
+    } else {
+      s.weight = default_quant_spec(row.weight);
+    }
+    return s;
   }
   return make_error(ErrorCode::kInvalidArgument,
                     "{} is not a per-layer weight format (MIXED_PRECISION picks one per layer; "

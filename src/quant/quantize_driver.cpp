@@ -163,20 +163,13 @@ void release_block_pages(const Model& model, int64_t b) {
   }
 }
 
-std::vector<float> kv_scales(const std::vector<std::vector<float>>& amax, QuantAlgo algo,
-                             bool per_head) {
+// Dequantization scales from the per-block K/V ranges ([1] per block, or one per KV head): the
+// flattened list is per layer or per layer and head, as KvCacheQuant stores it.
+std::vector<float> kv_scales(const std::vector<std::vector<float>>& amax, QuantAlgo algo) {
   const float qmax = algo == QuantAlgo::INT8 ? 127.0f : 448.0f;
   std::vector<float> out;
-  for (const auto& layer : amax) {
-    float m = 0;
-    for (float a : layer) {
-      if (per_head) {
-        out.push_back(a > 0 ? a / qmax : 1.0f);
-      } else {
-        m = std::max(m, a);
-      }
-    }
-    if (!per_head) out.push_back(m > 0 ? m / qmax : 1.0f);
+  for (const auto& block : amax) {
+    for (float a : block) out.push_back(a > 0 ? a / qmax : 1.0f);
   }
   return out;
 }
@@ -401,8 +394,8 @@ Result<QuantizeReport> run_blocks_and_export(const QuantizeOptions& o, const Mod
   if (kv_algo != QuantAlgo::NO_QUANT) {
     kv.dtype = kv_algo == QuantAlgo::INT8 ? KvCacheDType::kInt8 : KvCacheDType::kFp8;
     kv.per_head = o.quant_config.kv_cache_per_head;
-    kv.k_scale = kv_scales(state.k_amax, kv_algo, kv.per_head);
-    kv.v_scale = kv_scales(state.v_amax, kv_algo, kv.per_head);
+    kv.k_scale = kv_scales(state.k_amax, kv_algo);
+    kv.v_scale = kv_scales(state.v_amax, kv_algo);
   }
   QF_ASSIGN_OR_RETURN(report.output_bytes, exporter.finish(state, kv));
   fs::remove(partial / quant_internal::kHiddenFile, ec);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "io/gguf_test_util.h"
 #include "model/model_test_util.h"
 #include "qforge/core/log.h"
 #include "qforge/formats/scalar.h"
@@ -280,18 +281,7 @@ TEST(HfExport, GgufWithQuantizedWeightsRoundTrips) {
   QF_REQUIRE_SHARED(bin);
   const LoadedModel ref = load_or_fail(bin);
   GgufWriter w;
-  ASSERT_TRUE(w.set("general.architecture", GgufValue::string("llama")).ok());
-  ASSERT_TRUE(w.set("llama.embedding_length", GgufValue::u32(64)).ok());
-  ASSERT_TRUE(w.set("llama.feed_forward_length", GgufValue::u32(172)).ok());
-  ASSERT_TRUE(w.set("llama.block_count", GgufValue::u32(5)).ok());
-  ASSERT_TRUE(w.set("llama.attention.head_count", GgufValue::u32(8)).ok());
-  ASSERT_TRUE(w.set("llama.attention.head_count_kv", GgufValue::u32(4)).ok());
-  ASSERT_TRUE(w.set("llama.context_length", GgufValue::u32(512)).ok());
-  ASSERT_TRUE(w.set("llama.rope.freq_base", GgufValue::f32(10000.0f)).ok());
-  ASSERT_TRUE(w.set("llama.attention.layer_norm_rms_epsilon", GgufValue::f32(1e-5f)).ok());
-  ASSERT_TRUE(w.set("llama.vocab_size", GgufValue::u32(512)).ok());
-  ASSERT_TRUE(w.set("tokenizer.ggml.bos_token_id", GgufValue::u32(1)).ok());
-  ASSERT_TRUE(w.set("tokenizer.ggml.eos_token_id", GgufValue::u32(2)).ok());
+  testing_io::set_stories260k_gguf_metadata(w);
   for (const auto& [name, view] : ref.weights.tensors()) {
     const float* x = view.data_as<const float>();
     std::span<const float> xs(x, static_cast<size_t>(view.numel()));
