@@ -31,6 +31,21 @@ Result<std::vector<float>> vector_f32(const ModelWeights& w, const std::string& 
   return out;
 }
 
+// [rows, cols] of a linear weight by its name (weights.h), from the config.
+std::pair<int64_t, int64_t> expected_linear_shape(const ModelConfig& c, const std::string& name) {
+  const auto ends = [&](std::string_view suffix) {
+    return name.size() >= suffix.size() &&
+           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  const int64_t h = c.hidden_size;
+  if (ends("q_proj.weight")) return {c.q_dim(), h};
+  if (ends("k_proj.weight") || ends("v_proj.weight")) return {c.kv_dim(), h};
+  if (ends("o_proj.weight")) return {h, c.q_dim()};
+  if (ends("gate_proj.weight") || ends("up_proj.weight")) return {c.intermediate_size, h};
+  if (ends("down_proj.weight")) return {h, c.intermediate_size};
+  return {c.vocab_size, h};  // embed_tokens, lm_head
+}
+
 }  // namespace
 
 Result<std::unique_ptr<WeightMatrix>> dense_weight_matrix_factory(const ModelWeights& weights,
@@ -42,7 +57,8 @@ Result<std::unique_ptr<WeightMatrix>> dense_weight_matrix_factory(const ModelWei
 Result<std::shared_ptr<const Model>> Model::create(LoadedModel loaded,
                                                    const WeightMatrixFactory& factory) {
   QF_TRY(validate_model_config(loaded.config).context("model config"));
-  QF_TRY(validate_model_weights(loaded.config, loaded.weights, &loaded.quantized_linears));
+  QF_TRY(validate_model_weights(loaded.config, loaded.weights, &loaded.quantized_linears,
+                                &loaded.factory_linears));
   QF_TRY(validate_kv_cache_quant(loaded.kv_cache_quant, loaded.config.num_hidden_layers,
                                  loaded.config.num_key_value_heads)
              .context(loaded.weights.source()));
@@ -62,7 +78,16 @@ Result<std::shared_ptr<const Model>> Model::create(LoadedModel loaded,
       a.pre_quant_scale = q.pre_quant_scale;
       return make_quantized_weight_matrix(q.weight, std::move(a)).context(name);
     }
-    return factory(w, name);
+    QF_ASSIGN_OR_RETURN(std::unique_ptr<WeightMatrix> m, factory(w, name));
+    if (model->loaded_.factory_linears.count(module) != 0) {
+      const auto [rows, cols] = expected_linear_shape(c, name);
+      if (m->rows() != rows || m->cols() != cols) {
+        return make_error(ErrorCode::kFormat,
+                          "{}: weight '{}' is [{}, {}]; the config implies [{}, {}]", w.source(),
+                          name, m->rows(), m->cols(), rows, cols);
+      }
+    }
+    return m;
   };
 
   QF_ASSIGN_OR_RETURN(model->embed_tokens_, matrix("model.embed_tokens.weight"));

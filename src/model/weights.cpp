@@ -71,11 +71,13 @@ Result<TensorView> ModelWeights::output_head(const ModelConfig& config) const {
 }
 
 Status validate_model_weights(const ModelConfig& c, const ModelWeights& w,
-                              const std::map<std::string, QuantizedLinear>* quantized) {
+                              const std::map<std::string, QuantizedLinear>* quantized,
+                              const std::set<std::string>* factory_linears) {
   const int64_t h = c.hidden_size;
   const auto expect_linear = [&](const std::string& name, int64_t rows, int64_t cols) -> Status {
+    const std::string module = name.substr(0, name.size() - std::string_view(".weight").size());
+    if (factory_linears != nullptr && factory_linears->count(module) != 0) return ok_status();
     if (quantized != nullptr) {
-      const std::string module = name.substr(0, name.size() - std::string_view(".weight").size());
       if (auto it = quantized->find(module); it != quantized->end()) {
         const QuantizedMatrix& q = it->second.weight;
         if (q.rows != rows || q.cols != cols) {
@@ -112,7 +114,7 @@ Status validate_model_weights(const ModelConfig& c, const ModelWeights& w,
   }
   QF_TRY(expect_tensor(w, "model.norm.weight", {h}));
   if (!c.tie_word_embeddings || w.contains("lm_head.weight")) {
-    QF_TRY(expect_tensor(w, "lm_head.weight", {c.vocab_size, h}));
+    QF_TRY(expect_linear("lm_head.weight", c.vocab_size, h));
   }
   return ok_status();
 }

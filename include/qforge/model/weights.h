@@ -18,6 +18,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -60,12 +61,18 @@ struct LoadedModel {
   // A quantized checkpoint's linear layers (module name -> codes, scales, activation scheme);
   // their ".weight" tensors in `weights` are the raw stored codes (or absent).
   std::map<std::string, QuantizedLinear> quantized_linears;
+  // Modules ("model.layers.0.mlp.up_proj") whose weights the WeightMatrixFactory supplies from
+  // elsewhere (an engine's packed blobs): they have no ".weight" tensor; Model::create checks the
+  // shapes of the matrices the factory returns instead.
+  std::set<std::string> factory_linears;
 };
 
 // Checks that every tensor the config implies is present with the right shape and a dtype the
 // runtime reads (F32/F16/BF16). Errors name the tensor, the expected and the actual shape.
 // Linears listed in `quantized` are checked by their QuantizedMatrix shape instead.
+// Linears listed in `factory_linears` are not checked here (Model::create checks them).
 Status validate_model_weights(const ModelConfig& config, const ModelWeights& weights,
-                              const std::map<std::string, QuantizedLinear>* quantized = nullptr);
+                              const std::map<std::string, QuantizedLinear>* quantized = nullptr,
+                              const std::set<std::string>* factory_linears = nullptr);
 
 }  // namespace qforge
