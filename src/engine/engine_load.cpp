@@ -1,7 +1,16 @@
 // load_engine / open_engine (include/qforge/engine/engine.h): checks what the engine was built
 // for (format, version, backend, CPU target), verifies the header and every tensor checksum,
 // then maps the weights and opens each packed linear in place.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
 
 #include <cstdlib>
 #include <filesystem>
@@ -12,6 +21,7 @@
 #include "engine/engine_metadata.h"
 #include "engine/packed_linear_json.h"
 #include "qforge/core/log.h"
+#include "qforge/core/mmap_file.h"
 #include "qforge/core/simd.h"
 #include "qforge/engine/engine.h"
 #include "qforge/engine/packed_linear.h"
@@ -24,34 +34,126 @@ namespace {
 namespace fs = std::filesystem;
 using namespace engine_detail;
 
-Result<std::string> metadata(const SafetensorsFile& f, const char* key) {
+// The engine file's bytes (mapped, or read into anonymous memory) with its parsed header.
+struct EngineImage {
+  std::string path;
+  std::shared_ptr<const void> keep_alive;
+  std::span<const std::byte> bytes;  // the whole file
+  SafetensorsHeader header;
+  std::map<std::string, size_t> index;  // tensor name -> header.tensors position
+
+  const std::map<std::string, std::string>& metadata() const { return header.metadata; }
+  const std::vector<SafetensorsTensorInfo>& tensors() const { return header.tensors; }
+  const SafetensorsTensorInfo* find(const std::string& name) const {
+    auto it = index.find(name);
+    return it == index.end() ? nullptr : &header.tensors[it->second];
+  }
+  std::span<const std::byte> tensor_bytes(const SafetensorsTensorInfo& t) const {
+    return bytes.subspan(static_cast<size_t>(header.data_offset + t.begin),
+                         static_cast<size_t>(t.end - t.begin));
+  }
+};
+
+// Anonymous memory for a whole engine, 2 MiB aligned and advised for transparent huge pages:
+// streaming weights from huge pages avoids the TLB misses and 4 KiB prefetch-stream restarts of
+// page-cache pages (docs/PERFORMANCE.md, "engine weights: mmap vs anonymous memory").
+struct AnonBuffer {
+  void* base = nullptr;
+  size_t mapped = 0;
+  std::byte* data = nullptr;
+  ~AnonBuffer() {
+    if (base != nullptr) ::munmap(base, mapped);
+  }
+};
+
+Result<std::shared_ptr<AnonBuffer>> read_into_anonymous_memory(const std::string& path,
+                                                               uint64_t* size) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    return make_error(ErrorCode::kIo, "{}: cannot open: {}", path, std::strerror(errno));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    return make_error(ErrorCode::kInvalidArgument, "{}: not a regular file", path);
+  }
+  *size = static_cast<uint64_t>(st.st_size);
+  constexpr size_t kHuge = size_t{2} << 20;
+  auto buf = std::make_shared<AnonBuffer>();
+  buf->mapped = (static_cast<size_t>(st.st_size) + 2 * kHuge - 1) / kHuge * kHuge;
+  buf->base =
+      ::mmap(nullptr, buf->mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (buf->base == MAP_FAILED) {
+    buf->base = nullptr;
+    return make_error(ErrorCode::kIo, "{}: cannot allocate {} bytes for the engine: {}", path,
+                      buf->mapped, std::strerror(errno));
+  }
+  const auto addr = reinterpret_cast<uintptr_t>(buf->base);
+  buf->data = reinterpret_cast<std::byte*>((addr + kHuge - 1) / kHuge * kHuge);
+  ::madvise(buf->data, buf->mapped - kHuge, MADV_HUGEPAGE);
+  for (uint64_t off = 0; off < *size;) {
+    const ssize_t n = ::pread(fd, buf->data + off, std::min<uint64_t>(*size - off, 64 << 20),
+                              static_cast<off_t>(off));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return make_error(ErrorCode::kIo, "{}: read failed at byte {}: {}", path, off,
+                        n < 0 ? std::strerror(errno) : "unexpected end of file");
+    }
+    off += static_cast<uint64_t>(n);
+  }
+  return buf;
+}
+
+Result<EngineImage> open_image(const std::string& path, bool use_mmap) {
+  EngineImage img;
+  img.path = path;
+  if (use_mmap) {
+    QF_ASSIGN_OR_RETURN(MmapFile f, MmapFile::open(path));
+    auto shared = std::make_shared<MmapFile>(std::move(f));
+    img.bytes = shared->bytes();
+    img.keep_alive = std::move(shared);
+  } else {
+    uint64_t size = 0;
+    QF_ASSIGN_OR_RETURN(auto buf, read_into_anonymous_memory(path, &size));
+    img.bytes = std::span<const std::byte>(buf->data, static_cast<size_t>(size));
+    img.keep_alive = std::move(buf);
+  }
+  QF_ASSIGN_OR_RETURN(img.header, parse_safetensors_header(img.bytes, path));
+  for (size_t i = 0; i < img.header.tensors.size(); ++i) img.index[img.header.tensors[i].name] = i;
+  return img;
+}
+
+Result<std::string> metadata(const EngineImage& f, const char* key) {
   auto it = f.metadata().find(key);
   if (it == f.metadata().end()) {
-    return make_error(ErrorCode::kFormat, "{}: engine metadata '{}' is missing", f.path(), key);
+    return make_error(ErrorCode::kFormat, "{}: engine metadata '{}' is missing", f.path, key);
   }
   return it->second;
 }
 
-Status check_identity(const SafetensorsFile& f) {
+Status check_identity(const EngineImage& f) {
   auto it = f.metadata().find(kFormatKey);
   if (it == f.metadata().end() || it->second != kFormatValue) {
     return make_error(ErrorCode::kFormat,
                       "{}: not a qforge engine (a safetensors file without '{}' metadata); build "
                       "one with `qforge build --checkpoint DIR --output FILE.engine`",
-                      f.path(), kFormatKey);
+                      f.path, kFormatKey);
   }
   QF_ASSIGN_OR_RETURN(std::string version, metadata(f, kVersionKey));
   if (version != std::to_string(kEngineFormatVersion)) {
     return make_error(ErrorCode::kUnsupported,
                       "{}: engine format version {}; this qforge reads version {} (rebuild the "
                       "engine with this qforge)",
-                      f.path(), version, kEngineFormatVersion);
+                      f.path, version, kEngineFormatVersion);
   }
   QF_ASSIGN_OR_RETURN(std::string backend, metadata(f, kBackendKey));
   if (backend != backend_name(Backend::kCpu)) {
     return make_error(ErrorCode::kUnsupported,
                       "{}: the engine was built for the '{}' backend; this loader runs cpu engines",
-                      f.path(), backend);
+                      f.path, backend);
   }
   QF_ASSIGN_OR_RETURN(std::string target, metadata(f, kCpuTargetKey));
   std::string here;
@@ -62,10 +164,10 @@ Status check_identity(const SafetensorsFile& f) {
   return make_error(ErrorCode::kUnsupported,
                     "{}: the engine was built for CPU target {} (its kernels were chosen and laid "
                     "out for it) and this CPU runs {}; rebuild the engine on this machine",
-                    f.path(), target, here);
+                    f.path, target, here);
 }
 
-Status verify_checksums(const SafetensorsFile& f) {
+Status verify_checksums(const EngineImage& f) {
   std::vector<HeaderTensor> tensors;
   for (const auto& t : f.tensors()) {
     QF_ASSIGN_OR_RETURN(std::string_view dt, safetensors_dtype_name(t.dtype));
@@ -81,12 +183,12 @@ Status verify_checksums(const SafetensorsFile& f) {
     return make_error(ErrorCode::kFormat,
                       "{}: the engine header fails its checksum (the file is corrupted; rebuild "
                       "it or copy it again)",
-                      f.path());
+                      f.path);
   }
   QF_ASSIGN_OR_RETURN(std::string sums_text, metadata(f, kChecksumsKey));
   QF_ASSIGN_OR_RETURN(nlohmann::json sums, parse_metadata_json(kChecksumsKey, sums_text));
   if (!sums.is_object()) {
-    return make_error(ErrorCode::kFormat, "{}: '{}' is not an object", f.path(), kChecksumsKey);
+    return make_error(ErrorCode::kFormat, "{}: '{}' is not an object", f.path, kChecksumsKey);
   }
   for (const auto& t : f.tensors()) {
     if (t.name.rfind(kPadPrefix, 0) == 0) continue;
@@ -94,25 +196,25 @@ Status verify_checksums(const SafetensorsFile& f) {
     uint64_t expect = 0;
     if (it == sums.end() || !it->is_string() ||
         !parse_checksum_hex(it->get<std::string>(), &expect)) {
-      return make_error(ErrorCode::kFormat, "{}: tensor '{}' has no valid checksum entry", f.path(),
+      return make_error(ErrorCode::kFormat, "{}: tensor '{}' has no valid checksum entry", f.path,
                         t.name);
     }
     if (checksum64_parallel(f.tensor_bytes(t)) != expect) {
       return make_error(ErrorCode::kFormat,
                         "{}: tensor '{}' (bytes {}..{} of the data) fails its checksum: the file "
                         "is corrupted (rebuild the engine or copy it again)",
-                        f.path(), t.name, t.begin, t.end);
+                        f.path, t.name, t.begin, t.end);
     }
   }
   return ok_status();
 }
 
-Result<std::shared_ptr<const Tokenizer>> engine_tokenizer(const SafetensorsFile& f, int64_t vocab) {
+Result<std::shared_ptr<const Tokenizer>> engine_tokenizer(const EngineImage& f, int64_t vocab) {
   const SafetensorsTensorInfo* info = f.find(kTokenizerTensor);
   if (info == nullptr) return std::shared_ptr<const Tokenizer>();
   const auto bytes = f.tensor_bytes(*info);
   QF_ASSIGN_OR_RETURN(std::string kind, metadata(f, kTokenizerKindKey));
-  const std::string source = f.path() + " (embedded tokenizer)";
+  const std::string source = f.path + " (embedded tokenizer)";
   std::unique_ptr<Tokenizer> tok;
   if (kind == "json") {
     std::string config;
@@ -128,7 +230,7 @@ Result<std::shared_ptr<const Tokenizer>> engine_tokenizer(const SafetensorsFile&
   } else if (kind == "llama2c") {
     QF_ASSIGN_OR_RETURN(tok, parse_llama2c_tokenizer(bytes, source, vocab));
   } else {
-    return make_error(ErrorCode::kFormat, "{}: tokenizer kind '{}' is unknown", f.path(), kind);
+    return make_error(ErrorCode::kFormat, "{}: tokenizer kind '{}' is unknown", f.path, kind);
   }
   return std::shared_ptr<const Tokenizer>(std::move(tok));
 }
@@ -145,9 +247,10 @@ KvCacheStorage resolve_kv_storage(const BuildConfig& bc, const KvCacheQuant& kv)
 
 }  // namespace
 
-Result<Engine> load_engine(const std::string& path) {
-  QF_ASSIGN_OR_RETURN(SafetensorsFile file,
-                      SafetensorsFile::open(path).context(fmt::format("opening engine {}", path)));
+Result<Engine> load_engine(const std::string& path, const EngineLoadOptions& options) {
+  QF_ASSIGN_OR_RETURN(
+      EngineImage file,
+      open_image(path, options.use_mmap).context(fmt::format("opening engine {}", path)));
   QF_TRY(check_identity(file));
   QF_TRY(verify_checksums(file));
   Engine engine;
@@ -185,10 +288,11 @@ Result<Engine> load_engine(const std::string& path) {
   for (const auto& t : file.tensors()) {
     if (t.name.rfind(kPadPrefix, 0) == 0 || t.name == kTokenizerTensor) continue;
     if (t.name.size() > 7 && t.name.compare(t.name.size() - 7, 7, kPackedSuffix) == 0) continue;
-    QF_ASSIGN_OR_RETURN(TensorView v, file.view(t));
-    QF_TRY(loaded.weights.add(t.name, v, file.keep_alive()));
+    QF_ASSIGN_OR_RETURN(TensorView v,
+                        TensorView::from_bytes(file.tensor_bytes(t), t.dtype, t.shape));
+    QF_TRY(loaded.weights.add(t.name, v, file.keep_alive));
   }
-  const std::shared_ptr<const void> keep = file.keep_alive();
+  const std::shared_ptr<const void> keep = file.keep_alive;
   const WeightMatrixFactory factory =
       [&](const ModelWeights& w, const std::string& name) -> Result<std::unique_ptr<WeightMatrix>> {
     const std::string module = name.substr(0, name.rfind('.'));

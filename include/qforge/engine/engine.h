@@ -45,8 +45,15 @@ struct Engine {
   std::string path;
 };
 
-// Verifies version, backend, CPU features and every checksum, then maps the weights.
-Result<Engine> load_engine(const std::string& path);
+struct EngineLoadOptions {
+  // false (default): read the file into anonymous memory advised for transparent huge pages
+  // (weights stream at the machine's full read bandwidth; RSS = the engine's size). true: map
+  // the file (pages shared with the page cache and other processes, loaded on first touch).
+  bool use_mmap = false;
+};
+
+// Verifies version, backend, CPU features and every checksum, then opens the weights in place.
+Result<Engine> load_engine(const std::string& path, const EngineLoadOptions& options = {});
 
 // What the LLM API opens: an .engine file as it is; a checkpoint directory (HF or quantized) is
 // built for `config` into a cache next to it (or under $QFORGE_CACHE) and reused while the
