@@ -5,49 +5,15 @@
 #include <chrono>
 #include <filesystem>
 
+#include "runtime/stop_matcher.h"
+
 namespace qforge {
+using runtime_internal::StopMatcher;
 namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
-
-// Text is emitted once no stop string can still start inside it.
-class StopMatcher {
- public:
-  explicit StopMatcher(const std::vector<std::string>& stops) : stops_(stops) {}
-  // Appends `piece`; returns the text that is now safe to emit; sets *stopped when a stop string
-  // appeared (the text before it is returned, the rest dropped).
-  std::string feed(std::string_view piece, bool* stopped) {
-    pending_ += piece;
-    size_t cut = std::string::npos;
-    for (const std::string& s : stops_) cut = std::min(cut, pending_.find(s));
-    if (cut != std::string::npos) {
-      *stopped = true;
-      std::string out = pending_.substr(0, cut);
-      pending_.clear();
-      return out;
-    }
-    // Hold back the longest suffix that is a proper prefix of a stop string.
-    size_t hold = 0;
-    for (const std::string& s : stops_) {
-      for (size_t len = std::min(s.size() - 1, pending_.size()); len > hold; --len) {
-        if (pending_.compare(pending_.size() - len, len, s, 0, len) == 0) {
-          hold = len;
-          break;
-        }
-      }
-    }
-    std::string out = pending_.substr(0, pending_.size() - hold);
-    pending_.erase(0, pending_.size() - hold);
-    return out;
-  }
-  std::string flush() { return std::exchange(pending_, std::string()); }
-
- private:
-  const std::vector<std::string>& stops_;
-  std::string pending_;
-};
 
 }  // namespace
 
@@ -114,11 +80,23 @@ Result<GenerationResult> generate(InferenceSession& session, const Tokenizer& to
   t0 = std::chrono::steady_clock::now();
   int32_t previous = prompt_ids.back();
   bool stopped = false;
+  std::vector<int32_t> context =
+      params.repetition_penalty != 1.0f ? prompt_ids : std::vector<int32_t>();
   while (static_cast<int64_t>(result.output_ids.size()) < params.max_tokens) {
-    const int32_t next = sampler.sample(logits.data_as<float>(), vocab);
+    const int32_t next = sampler.sample(logits.data_as<float>(), vocab, context);
     result.output_ids.push_back(next);
+    if (params.repetition_penalty != 1.0f) context.push_back(next);
     if (!params.ignore_eos && std::find(eos.begin(), eos.end(), next) != eos.end()) {
       result.finish_reason = FinishReason::kEos;
+      break;
+    }
+    const auto& stop_ids = params.stop_token_ids;
+    if (std::find(stop_ids.begin(), stop_ids.end(), next) != stop_ids.end()) {
+      result.finish_reason = FinishReason::kStop;
+      stopped = true;
+      const std::string rest = stops.flush();
+      result.text += rest;
+      if (on_text && !rest.empty()) on_text(rest);
       break;
     }
     QF_ASSIGN_OR_RETURN(std::string piece, tokenizer.decode_next(previous, next));
