@@ -57,7 +57,8 @@ constexpr auto L = Architecture::Llama;
 constexpr auto M = Architecture::Mistral;
 constexpr auto Q = Architecture::Qwen2;
 
-// vocab, hidden, intermediate, layers, heads, kv heads, head_dim, max positions.
+// Rows: arch, model_type, vocab, hidden, intermediate, layers, heads, kv heads, head_dim, max
+// positions, rope_theta, rms_norm_eps, tied embeddings, q/k/v bias, llama3 rope factor, bos, eos.
 const std::vector<ModelPreset>& presets() {
   static const std::vector<ModelPreset> kPresets = [] {
     struct Row {
@@ -108,11 +109,10 @@ const std::vector<ModelPreset>& presets() {
 
 // Vendor figures in GB (1e9 bytes).
 constexpr std::array kGpus = {
-    GpuPreset{"h100", "NVIDIA H100 SXM5/PCIe, 80 GB HBM3", 80},
+    GpuPreset{"h100", "NVIDIA H100 SXM5 80 GB HBM3 (PCIe: 80 GB HBM2e)", 80},
     GpuPreset{"h100-nvl", "NVIDIA H100 NVL, 94 GB HBM3", 94},
     GpuPreset{"h200", "NVIDIA H200, 141 GB HBM3e", 141},
-    GpuPreset{"b200", "NVIDIA B200, 192 GB HBM3e (the chip's full figure; DGX B200 exposes 180 GB)",
-              192},
+    GpuPreset{"b200", "NVIDIA B200, 192 GB HBM3e (the full chip; DGX/HGX B200 expose 180 GB)", 192},
     GpuPreset{"b200-180g", "NVIDIA B200 as configured in DGX/HGX B200, 180 GB HBM3e", 180},
     GpuPreset{"gh200", "NVIDIA GH200 Grace Hopper, 96 GB HBM3 (GPU memory only)", 96},
     GpuPreset{"gh200-144g", "NVIDIA GH200 Grace Hopper, 144 GB HBM3e (GPU memory only)", 144},

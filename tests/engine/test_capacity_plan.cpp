@@ -390,6 +390,12 @@ TEST(CapacityPlanCli, PresetTableJsonCompareAndErrors) {
   r = run_cli("plan --preset llama-3.1-70b --gpu h100 --tp 3");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.out.find("tensor_parallel"), std::string::npos) << r.out;
+  r = run_cli("plan --preset llama-3.1-8b --gpu h100 --qformat auto");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("auto_quantize_bits"), std::string::npos) << r.out;
+  r = run_cli("plan --preset llama-3.1-8b --gpu h100 --qformat auto --auto-quantize-bits 6");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("6.000 bits/weight"), std::string::npos) << r.out;
   r = run_cli("plan --help");
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("--usable-fraction"), std::string::npos);

@@ -26,6 +26,7 @@ struct PlanArgs {
   std::string quant_algo;
   int group_size = 128;
   bool zero_point = false;
+  double auto_quantize_bits = 0;
   std::string dense_dtype = "bf16";
   std::string precision = "float16";
   std::string kv_cache = "f16";
@@ -137,9 +138,10 @@ Setup make_setup(const PlanArgs& a) {
     device = fmt::format("{} ({})", g.name, g.description);
   }
   s.budget = value_or_fail(usable_memory_bytes(memory_gb, a.usable_fraction));
-  s.memory_label = fmt::format(
-      "{}: {} GB x {:.2f} usable = {} per GPU{}", device, memory_gb, a.usable_fraction,
-      gb(s.budget), a.tp > 1 ? fmt::format(", tp {} (every size below is per GPU)", a.tp) : "");
+  s.memory_label =
+      fmt::format("{}: {} GB x {:.2f} usable = {} per GPU (1 GB = 1e9 bytes){}", device, memory_gb,
+                  a.usable_fraction, gb(s.budget),
+                  a.tp > 1 ? fmt::format("; tp {}: every size below is per GPU", a.tp) : "");
   PlanRequest& r = s.base;
   r.memory_budget_bytes = s.budget;
   r.dense_dtype = value_or_fail(parse_float_dtype("--dense-dtype", a.dense_dtype));
@@ -147,6 +149,7 @@ Setup make_setup(const PlanArgs& a) {
   r.kv_cache = value_or_fail(parse_kv_cache_storage(a.kv_cache));
   r.quant_config.group_size = a.group_size;
   r.quant_config.has_zero_point = a.zero_point;
+  r.quant_config.auto_quantize_bits = a.auto_quantize_bits;
   r.quant_config.kv_cache_per_head = a.kv_per_head;
   r.max_seq_len = a.max_seq_len;
   if (a.max_batch_size != 0) r.max_batch_size = a.max_batch_size;
@@ -215,7 +218,7 @@ void print_header(const Setup& s, const PlanArgs& a) {
       static_cast<long long>(m.num_key_value_heads), static_cast<long long>(m.head_dim),
       static_cast<long long>(m.intermediate_size), static_cast<long long>(m.vocab_size),
       m.tie_word_embeddings ? ", tied embeddings" : "");
-  std::printf("Memory   %s (1 GB = 1e9 bytes)\n", s.memory_label.c_str());
+  std::printf("Memory   %s\n", s.memory_label.c_str());
   std::printf("Serving  max_seq_len %lld, KV cache %s in %lld-token pages, activations %s%s\n",
               static_cast<long long>(a.max_seq_len),
               std::string(kv_cache_storage_name(s.base.kv_cache)).c_str(),
@@ -261,7 +264,7 @@ void print_one(const Setup& s, const PlanArgs& a, const FormatPlan& fp) {
 void print_compare(const Setup& s, const PlanArgs& a, const std::vector<FormatPlan>& plans) {
   print_header(s, a);
   std::printf("\n");
-  Table t({"format", "bits/w", "weights", "KV/token", "KV/seq", "batch", "KV total", "workspace",
+  Table t({"format", "bits/w", "weights", "KV B/token", "KV/seq", "batch", "KV total", "workspace",
            "total", "max batch", "verdict"});
   for (const FormatPlan& fp : plans) {
     const CapacityPlan& p = fp.plan;
@@ -340,7 +343,7 @@ static void register_plan(CLI::App& app) {
   for (const ModelPreset& p : model_presets())
     presets += std::string(presets.empty() ? "" : ", ") + p.name;
   for (const GpuPreset& g : gpu_presets()) {
-    gpus += fmt::format("\n  {:<11} {:g} GB  {}", g.name, g.memory_gb, g.description);
+    gpus += fmt::format("\n  {:<11} {:>3g} GB  {}", g.name, g.memory_gb, g.description);
   }
   std::string qformats;
   for (const auto& n : qformat_names()) {
@@ -366,6 +369,8 @@ static void register_plan(CLI::App& app) {
   cmd->add_option("--group-size", a.group_size, "INT4 group size (32, 64, 128, ...)")
       ->capture_default_str();
   cmd->add_flag("--zero-point", a.zero_point, "Asymmetric INT4 (a zero point per group)");
+  cmd->add_option("--auto-quantize-bits", a.auto_quantize_bits,
+                  "With --qformat auto: the linears' average bits per weight (e.g. 4.8)");
   cmd->add_option("--dense-dtype", a.dense_dtype,
                   "Storage of what stays unquantized (embeddings, lm_head): bf16, f16 or f32")
       ->capture_default_str();

@@ -33,8 +33,9 @@ std::span<const ModelPreset> model_presets();
 Result<ModelConfig> model_preset(std::string_view name);
 
 // Memory sizes are decimal: 1 GB = 1e9 bytes everywhere in the planner, and a GPU's size is the
-// vendor's "GB" figure read as 1e9 bytes (below the bytes the card really has: an "80 GB" H100
-// reports 81559 MiB = 85.5e9 bytes, so the planner errs on the safe side).
+// vendor's "GB" figure read as 1e9 bytes. That is below what the card really has (a "141 GB" H200
+// reports 143771 MiB = 150.8e9 bytes in nvidia-smi), so the planner errs on the safe side; pass
+// the measured size as --memory-gb for a tight plan.
 inline constexpr double kBytesPerGB = 1e9;
 
 struct GpuPreset {
