@@ -269,9 +269,9 @@ void print_compare(const Setup& s, const PlanArgs& a, const std::vector<FormatPl
   for (const FormatPlan& fp : plans) {
     const CapacityPlan& p = fp.plan;
     t.add_row({fp.format.label, fmt::format("{:.3f}", p.linear_bits_per_weight), gb(p.weight_bytes),
-               gb(p.kv_bytes_per_token), gb(p.kv_bytes_per_sequence), std::to_string(p.batch),
-               gb(p.kv_bytes_total), gb(p.workspace_bytes), gb(p.total_bytes),
-               std::to_string(p.max_batch_that_fits), verdict(p)});
+               std::to_string(p.kv_bytes_per_token), gb(p.kv_bytes_per_sequence),
+               std::to_string(p.batch), gb(p.kv_bytes_total), gb(p.workspace_bytes),
+               gb(p.total_bytes), std::to_string(p.max_batch_that_fits), verdict(p)});
   }
   std::printf("%s", t.render().c_str());
   std::printf(
