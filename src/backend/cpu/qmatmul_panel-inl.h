@@ -230,12 +230,13 @@ HWY_INLINE void DequantPanelT(const Dec& dec, const PanelMatrix& w, int64_t p, i
 
 // ------------------------------------------------------------------------------------------
 // GEMM micro-kernel: kP panels of dequantized weights wb: [kP][kc][16] (panel stride kc * 16)
-// times kM x rows (row i at x + i * ldx) into acc rows io + i * ldo ([kP * 16] lanes each),
-// continuing the sums already there unless `first`.
+// times kM x rows packed k-major (xk[k * kM + i]: the broadcasts of one step are contiguous,
+// where x rows kp floats apart would collide in the same L1 sets) into acc rows io + i * ldo
+// ([kP * 16] lanes each), continuing the sums already there unless `first`.
 template <int kP, int kM>
 HWY_INLINE void PanelMicroKernel(const float* HWY_RESTRICT wb, size_t kc,
-                                 const float* HWY_RESTRICT x, size_t ldx, float* HWY_RESTRICT io,
-                                 size_t ldo, bool first) {
+                                 const float* HWY_RESTRICT xk, float* HWY_RESTRICT io, size_t ldo,
+                                 bool first) {
   const PDF df;
   PVF acc[kP][kPV][kM];
   for (int i = 0; i < kM; ++i) {
@@ -251,7 +252,7 @@ HWY_INLINE void PanelMicroKernel(const float* HWY_RESTRICT wb, size_t kc,
       for (size_t c = 0; c < kPV; ++c) wv[p][c] = hn::Load(df, wb + p * kc * 16 + k * 16 + c * kPN);
     }
     for (int i = 0; i < kM; ++i) {
-      const PVF xb = hn::Set(df, x[i * ldx + k]);
+      const PVF xb = hn::Set(df, xk[k * kM + i]);
       for (int p = 0; p < kP; ++p) {
         for (size_t c = 0; c < kPV; ++c) acc[p][c][i] = hn::MulAdd(wv[p][c], xb, acc[p][c][i]);
       }
@@ -266,35 +267,34 @@ HWY_INLINE void PanelMicroKernel(const float* HWY_RESTRICT wb, size_t kc,
   }
 }
 
-// x rows per micro-kernel call: fills the register file with kP * kPV * kM accumulators.
-template <int kP>
-constexpr int GemmRowsPerStep() {
-#if HWY_TARGET <= HWY_AVX3 && HWY_ARCH_X86
-  return kP == 2 ? 12 : 24;  // 32 registers
-#else
-  return kPV * kP >= 4 ? 3 : (kPV * kP == 2 ? 6 : 12);  // 16 registers
-#endif
+// Panels per GEMM step: two when a panel is one vector (AVX-512), else one (16 registers).
+constexpr int kGemmPanels = kPV == 1 ? 2 : 1;
+// x rows per micro-kernel step: kGemmPanels * kPV * rows accumulators fill the register file.
+constexpr int64_t kGemmRows = (HWY_TARGET <= HWY_AVX3 && HWY_ARCH_X86) ? 12 : (kPV >= 4 ? 3 : 6);
+
+// The row blocks of m x rows: blocks of kGemmRows, then of 4, then single rows.
+struct RowBlock {
+  int64_t i0, rows;
+};
+HWY_INLINE std::vector<RowBlock> GemmRowBlocks(int64_t m) {
+  std::vector<RowBlock> blocks;
+  int64_t i = 0;
+  for (; i + kGemmRows <= m; i += kGemmRows) blocks.push_back({i, kGemmRows});
+  if (kGemmRows > 4) {
+    for (; i + 4 <= m; i += 4) blocks.push_back({i, 4});
+  }
+  for (; i < m; ++i) blocks.push_back({i, 1});
+  return blocks;
 }
 
-template <int kP, int kM>
-HWY_INLINE void MicroRows(const float* wb, size_t kc, const float* x, size_t ldx, float* io,
-                          size_t ldo, bool first, int64_t m) {
-  int64_t i = 0;
-  for (; i + kM <= m; i += kM) {
-    PanelMicroKernel<kP, kM>(wb, kc, x + i * ldx, ldx, io + i * ldo, ldo, first);
+template <int kP>
+HWY_INLINE void MicroBlock(const float* wb, size_t kc, const float* xk, int64_t rows, float* io,
+                           size_t ldo, bool first) {
+  if (rows == kGemmRows) return PanelMicroKernel<kP, kGemmRows>(wb, kc, xk, io, ldo, first);
+  if constexpr (kGemmRows > 4) {
+    if (rows == 4) return PanelMicroKernel<kP, 4>(wb, kc, xk, io, ldo, first);
   }
-  if constexpr (kM > 1) {
-    const int64_t rest = m - i;
-    if (rest > 0) {
-      // Remainder rows: halve until it fits (each row's sum is independent of the blocking).
-      if (rest >= kM / 2 && kM / 2 >= 1) {
-        PanelMicroKernel<kP, kM / 2>(wb, kc, x + i * ldx, ldx, io + i * ldo, ldo, first);
-        i += kM / 2;
-      }
-      MicroRows<kP, (kM / 2 > 0 ? kM / 2 : 1)>(wb, kc, x + i * ldx, ldx, io + i * ldo, ldo, first,
-                                               m - i);
-    }
-  }
+  PanelMicroKernel<kP, 1>(wb, kc, xk, io, ldo, first);
 }
 
 inline constexpr int64_t kGemmChunkCols = 256;
@@ -304,24 +304,35 @@ template <class Dec>
 HWY_INLINE void GemmPanelsT(const Dec& dec, const PanelMatrix& w, int64_t p_begin, int64_t p_end,
                             const float* x, int64_t m, float* y, int64_t ldy) {
   const int64_t kc_max = kGemmChunkCols;
+  const int64_t kp = w.kp;
   auto wbuf = hwy::AllocateAligned<float>(static_cast<size_t>(2 * kc_max * 16));
   auto acc = hwy::AllocateAligned<float>(static_cast<size_t>(m * 32));
-  const auto ldx = static_cast<size_t>(w.kp);
-  // Two panels per step when a panel is one vector (AVX-512); one otherwise (16 registers).
-  constexpr int kPanels = kPV == 1 ? 2 : 1;
-  for (int64_t p = p_begin; p < p_end; p += kPanels) {
-    const int kP = (kPanels == 2 && p + 2 <= p_end) ? 2 : 1;
-    for (int64_t k0 = 0; k0 < w.kp; k0 += kc_max) {
-      const int64_t k1 = std::min(w.kp, k0 + kc_max);
+  // x repacked per row block, k-major: block b at xpack + i0 * kp, element (k, i) at k * rows + i.
+  const std::vector<RowBlock> blocks = GemmRowBlocks(m);
+  auto xpack = hwy::AllocateAligned<float>(static_cast<size_t>(m * kp));
+  for (const RowBlock& b : blocks) {
+    float* dst = xpack.get() + b.i0 * kp;
+    for (int64_t k = 0; k < kp; ++k) {
+      for (int64_t i = 0; i < b.rows; ++i) dst[k * b.rows + i] = x[(b.i0 + i) * kp + k];
+    }
+  }
+  for (int64_t p = p_begin; p < p_end; p += kGemmPanels) {
+    const int kP = (kGemmPanels == 2 && p + 2 <= p_end) ? 2 : 1;
+    for (int64_t k0 = 0; k0 < kp; k0 += kc_max) {
+      const int64_t k1 = std::min(kp, k0 + kc_max);
       const auto kc = static_cast<size_t>(k1 - k0);
       for (int q = 0; q < kP; ++q) {
         DequantPanelT(dec, w, p + q, k0, k1, wbuf.get() + q * kc * 16);
       }
       const bool first = k0 == 0;
-      if (kPanels == 2 && kP == 2) {
-        MicroRows<2, GemmRowsPerStep<2>()>(wbuf.get(), kc, x + k0, ldx, acc.get(), 32, first, m);
-      } else {
-        MicroRows<1, GemmRowsPerStep<1>()>(wbuf.get(), kc, x + k0, ldx, acc.get(), 32, first, m);
+      for (const RowBlock& b : blocks) {
+        const float* xk = xpack.get() + b.i0 * kp + k0 * b.rows;
+        float* io = acc.get() + b.i0 * 32;
+        if (kGemmPanels == 2 && kP == 2) {
+          MicroBlock<kGemmPanels>(wbuf.get(), kc, xk, b.rows, io, 32, first);
+        } else {
+          MicroBlock<1>(wbuf.get(), kc, xk, b.rows, io, 32, first);
+        }
       }
     }
     const int64_t r0 = p * 16;

@@ -31,12 +31,13 @@ namespace {
 std::atomic<bool> g_disable_vnni{false};
 
 #if HWY_ARCH_X86
-// kP panels x kM x rows; xu: x codes + 128 as unsigned bytes. sum(xu * w) = sum(x * w) +
-// 128 * rowsum(w), and vpdpbusd adds the four u8 x s8 products of each lane without saturation.
+// kP panels x kM x rows; xu: the rows' quads of x codes + 128 as unsigned bytes, k-major
+// (quad q of row i at xu[q * kM + i], so one step's broadcasts are contiguous). sum(xu * w) =
+// sum(x * w) + 128 * rowsum(w); vpdpbusd adds each lane's four u8 x s8 products without
+// saturation.
 template <int kP, int kM>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"))) inline void vnni_block(
-    const uint8_t* panel0, int64_t stride, size_t quads, const uint8_t* xu, size_t kp,
-    int32_t* out) {
+    const uint8_t* panel0, int64_t stride, size_t quads, const int32_t* xu, int32_t* out) {
   __m512i acc[kP][kM];
   for (int p = 0; p < kP; ++p) {
     for (int i = 0; i < kM; ++i) acc[p][i] = _mm512_setzero_si512();
@@ -45,9 +46,7 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"))) inline 
     __m512i w[kP];
     for (int p = 0; p < kP; ++p) w[p] = _mm512_loadu_si512(panel0 + p * stride + 128 + q * 64);
     for (int i = 0; i < kM; ++i) {
-      int32_t quad;
-      std::memcpy(&quad, xu + i * kp + 4 * q, 4);
-      const __m512i xb = _mm512_set1_epi32(quad);
+      const __m512i xb = _mm512_set1_epi32(xu[q * kM + i]);
       for (int p = 0; p < kP; ++p) acc[p][i] = _mm512_dpbusd_epi32(acc[p][i], xb, w[p]);
     }
   }
@@ -61,11 +60,11 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"))) inline 
 }
 
 template <int kP, int kM>
-void vnni_rows(const PanelMatrix& w, int64_t p, int64_t stride, const uint8_t* xu,
+void vnni_rows(const PanelMatrix& w, int64_t p, int64_t stride, const int32_t* xu,
                const float* x_scale, int64_t i0, float* y, int64_t ldy) {
   alignas(64) int32_t sums[kP * kM * 16];
   const auto kp = static_cast<size_t>(w.kp);
-  vnni_block<kP, kM>(w.data + p * stride, stride, kp / 4, xu + i0 * kp, kp, sums);
+  vnni_block<kP, kM>(w.data + p * stride, stride, kp / 4, xu + i0 * (kp / 4), sums);
   for (int i = 0; i < kM; ++i) {
     for (int q = 0; q < kP; ++q) {
       const uint8_t* panel = w.data + (p + q) * stride;
@@ -80,14 +79,25 @@ void vnni_rows(const PanelMatrix& w, int64_t p, int64_t stride, const uint8_t* x
   }
 }
 
-template <int kP>
-void vnni_panels(const PanelMatrix& w, int64_t p, int64_t stride, const uint8_t* xu,
-                 const float* x_scale, int64_t m, float* y, int64_t ldy) {
-  constexpr int kM = kP == 2 ? 12 : 24;
+constexpr int64_t kVnniRows = 12;
+
+// The row blocks of m x rows: blocks of kVnniRows, then of 4, then single rows.
+template <class F>
+void for_vnni_blocks(int64_t m, F&& f) {
   int64_t i = 0;
-  for (; i + kM <= m; i += kM) vnni_rows<kP, kM>(w, p, stride, xu, x_scale, i, y, ldy);
-  for (; i + 4 <= m; i += 4) vnni_rows<kP, 4>(w, p, stride, xu, x_scale, i, y, ldy);
-  for (; i < m; ++i) vnni_rows<kP, 1>(w, p, stride, xu, x_scale, i, y, ldy);
+  for (; i + kVnniRows <= m; i += kVnniRows) f(i, kVnniRows);
+  for (; i + 4 <= m; i += 4) f(i, 4);
+  for (; i < m; ++i) f(i, 1);
+}
+
+template <int kP>
+void vnni_panels(const PanelMatrix& w, int64_t p, int64_t stride, const int32_t* xu,
+                 const float* x_scale, int64_t m, float* y, int64_t ldy) {
+  for_vnni_blocks(m, [&](int64_t i, int64_t rows) {
+    if (rows == kVnniRows) return vnni_rows<kP, kVnniRows>(w, p, stride, xu, x_scale, i, y, ldy);
+    if (rows == 4) return vnni_rows<kP, 4>(w, p, stride, xu, x_scale, i, y, ldy);
+    vnni_rows<kP, 1>(w, p, stride, xu, x_scale, i, y, ldy);
+  });
 }
 
 bool use_vnni() {
@@ -113,8 +123,18 @@ void qmatmul_w8a8_panels(const PanelMatrix& w, int64_t p_begin, int64_t p_end, c
                          const float* x_scale, int64_t m, float* y, int64_t ldy) {
 #if HWY_ARCH_X86
   if (use_vnni()) {
-    std::vector<uint8_t> xu(static_cast<size_t>(m * w.kp));
-    for (size_t j = 0; j < xu.size(); ++j) xu[j] = static_cast<uint8_t>(xq[j]) ^ 0x80u;
+    // Row block at i0 holds its quads k-major: xu[i0 * quads + q * rows + i].
+    const int64_t quads = w.kp / 4;
+    std::vector<int32_t> xu(static_cast<size_t>(m * quads));
+    for_vnni_blocks(m, [&](int64_t i0, int64_t rows) {
+      for (int64_t i = 0; i < rows; ++i) {
+        for (int64_t q = 0; q < quads; ++q) {
+          uint32_t quad;
+          std::memcpy(&quad, xq + (i0 + i) * w.kp + 4 * q, 4);
+          xu[i0 * quads + q * rows + i] = static_cast<int32_t>(quad ^ 0x80808080u);
+        }
+      }
+    });
     const int64_t stride = panel_bytes(w);
     int64_t p = p_begin;
     for (; p + 2 <= p_end; p += 2) vnni_panels<2>(w, p, stride, xu.data(), x_scale, m, y, ldy);
