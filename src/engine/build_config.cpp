@@ -80,6 +80,21 @@ int64_t effective_max_num_tokens(const BuildConfig& c) {
   return c.max_num_tokens > 0 ? c.max_num_tokens : std::max(c.max_input_len, c.max_batch_size);
 }
 
+KvCacheStorage resolve_kv_cache_storage(const BuildConfig& c, KvCacheDType checkpoint_kv) {
+  if (c.kv_cache_storage) return *c.kv_cache_storage;
+  if (checkpoint_kv == KvCacheDType::kFp8) return KvCacheStorage::kFp8;
+  if (checkpoint_kv == KvCacheDType::kInt8) return KvCacheStorage::kInt8;
+  if (c.precision == DType::F16) return KvCacheStorage::kF16;
+  if (c.precision == DType::BF16) return KvCacheStorage::kBF16;
+  return KvCacheStorage::kF32;
+}
+
+int64_t effective_kv_cache_blocks(const BuildConfig& c) {
+  if (c.kv_cache_blocks > 0) return c.kv_cache_blocks;
+  const int64_t per_seq = (c.max_seq_len + c.kv_cache_block_size - 1) / c.kv_cache_block_size;
+  return per_seq * c.max_batch_size;
+}
+
 Status validate_build_config(const BuildConfig& c) {
   const auto range = [](const char* field, int64_t v, int64_t lo, int64_t hi) -> Status {
     if (v < lo || v > hi) {

@@ -4,6 +4,8 @@
 // on the layer's own weights), streamed through EngineFileWriter.
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -18,6 +20,7 @@
 #include "qforge/core/log.h"
 #include "qforge/core/mmap_file.h"
 #include "qforge/core/simd.h"
+#include "qforge/engine/capacity_plan.h"
 #include "qforge/engine/engine.h"
 #include "qforge/engine/packed_linear.h"
 #include "qforge/io/hf_export.h"
@@ -166,6 +169,52 @@ Result<Choice> select_kernel(const QuantizedLinear& q, const std::vector<PackedL
   return best;
 }
 
+// The memory the engine will fill (capacity_plan.h arithmetic for the KV pool and workspace,
+// the real packed sizes for the weights); refuses limits that do not fit the budget.
+Status check_capacity(const LoadedModel& m, const BuildConfig& bc, KvCacheStorage kv) {
+  const ModelConfig& c = m.config;
+  uint64_t weights = 0;
+  bool quantized_activations = false;
+  for (const auto& [name, view] : m.weights.tensors()) {
+    const std::string module = name.substr(0, name.rfind('.'));
+    if (m.quantized_linears.count(module) != 0) continue;
+    weights += static_cast<uint64_t>(view.numel()) *
+               static_cast<uint64_t>(view.ndim() == 1 ? 4 : dtype_size(bc.precision));
+  }
+  for (const auto& [module, q] : m.quantized_linears) {
+    weights += q.weight.storage_bytes();
+    quantized_activations |= q.scheme.activation != ActivationQuant::kNone;
+  }
+  const int64_t blocks = effective_kv_cache_blocks(bc);
+  const uint64_t kv_per_token = kv_cache_bytes_per_token(c, kv);
+  const uint64_t kv_pool = kv_per_token * static_cast<uint64_t>(blocks * bc.kv_cache_block_size);
+  const uint64_t workspace =
+      activation_workspace_bytes(c, bc.precision, effective_max_num_tokens(bc), bc.max_batch_size,
+                                 bc.max_seq_len, quantized_activations);
+  uint64_t budget = bc.memory_budget_bytes;
+  if (budget == 0) {
+    budget = static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) *
+             static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  }
+  const uint64_t total = weights + kv_pool + workspace;
+  if (total <= budget) return ok_status();
+  const uint64_t per_seq =
+      kv_per_token * static_cast<uint64_t>((bc.max_seq_len + bc.kv_cache_block_size - 1) /
+                                           bc.kv_cache_block_size * bc.kv_cache_block_size);
+  const uint64_t room = budget > weights + workspace ? budget - weights - workspace : 0;
+  const auto gb = [](uint64_t b) { return static_cast<double>(b) / 1e9; };
+  return make_error(
+      ErrorCode::kInvalidArgument,
+      "build: the engine needs {:.2f} GB (weights {:.2f} GB, KV pool {:.2f} GB = {} pages of {} "
+      "tokens at {} bytes/token, workspace {:.2f} GB) but the budget is {:.2f} GB: {:.2f} GB "
+      "short. "
+      "{} sequences of {} tokens fit (lower --max-batch-size or --max-seq-len, use --kv-cache "
+      "fp8, or raise --memory-gb)",
+      gb(total), gb(weights), gb(kv_pool), blocks, bc.kv_cache_block_size, kv_per_token,
+      gb(workspace), gb(budget), gb(total - budget), per_seq > 0 ? room / per_seq : 0,
+      bc.max_seq_len);
+}
+
 Status check_output_path(const fs::path& checkpoint, const fs::path& output) {
   std::error_code ec;
   const fs::path out = fs::weakly_canonical(fs::absolute(output), ec);
@@ -236,13 +285,18 @@ Result<EngineBuildReport> build_engine(const std::string& checkpoint_dir, const 
     }
   }
 
+  BuildConfig recorded = config;
+  const KvCacheStorage kv_storage = resolve_kv_cache_storage(config, loaded.kv_cache_quant.dtype);
+  QF_TRY(check_capacity(loaded, config, kv_storage));
+  recorded.kv_cache_blocks = effective_kv_cache_blocks(config);
+
   QF_ASSIGN_OR_RETURN(EngineFileWriter out, EngineFileWriter::create(output));
   out.set_metadata(engine_detail::kFormatKey, engine_detail::kFormatValue);
   out.set_metadata(engine_detail::kVersionKey, std::to_string(kEngineFormatVersion));
   out.set_metadata(engine_detail::kBackendKey, std::string(backend_name(config.backend)));
   out.set_metadata(engine_detail::kCpuTargetKey, simd_dispatch_target_name());
   out.set_metadata(engine_detail::kBuildConfigKey,
-                   engine_detail::build_config_to_json(config).dump());
+                   engine_detail::build_config_to_json(recorded).dump());
   out.set_metadata(engine_detail::kModelConfigKey, engine_detail::model_config_to_text(c));
   out.set_metadata(engine_detail::kKvCacheKey,
                    engine_detail::kv_cache_quant_to_json(loaded.kv_cache_quant).dump());

@@ -235,16 +235,6 @@ Result<std::shared_ptr<const Tokenizer>> engine_tokenizer(const EngineImage& f, 
   return std::shared_ptr<const Tokenizer>(std::move(tok));
 }
 
-// The KV-cache element type the engine runs with.
-KvCacheStorage resolve_kv_storage(const BuildConfig& bc, const KvCacheQuant& kv) {
-  if (bc.kv_cache_storage) return *bc.kv_cache_storage;
-  if (kv.dtype == KvCacheDType::kFp8) return KvCacheStorage::kFp8;
-  if (kv.dtype == KvCacheDType::kInt8) return KvCacheStorage::kInt8;
-  if (bc.precision == DType::F16) return KvCacheStorage::kF16;
-  if (bc.precision == DType::BF16) return KvCacheStorage::kBF16;
-  return KvCacheStorage::kF32;
-}
-
 }  // namespace
 
 Result<Engine> load_engine(const std::string& path, const EngineLoadOptions& options) {
@@ -308,7 +298,8 @@ Result<Engine> load_engine(const std::string& path, const EngineLoadOptions& opt
   };
   QF_ASSIGN_OR_RETURN(auto tok, engine_tokenizer(file, loaded.config.vocab_size));
   engine.tokenizer = std::move(tok);
-  engine.kv_cache_storage = resolve_kv_storage(engine.build_config, loaded.kv_cache_quant);
+  engine.kv_cache_storage =
+      resolve_kv_cache_storage(engine.build_config, loaded.kv_cache_quant.dtype);
   QF_ASSIGN_OR_RETURN(engine.model, Model::create(std::move(loaded), factory).context(path));
   return engine;
 }

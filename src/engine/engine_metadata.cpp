@@ -48,6 +48,7 @@ nlohmann::json build_config_to_json(const BuildConfig& c) {
       c.kv_cache_storage ? std::string(kv_cache_storage_name(*c.kv_cache_storage)) : "";
   j["backend"] = std::string(backend_name(c.backend));
   j["kernel_selection"] = c.kernel_selection;
+  j["memory_budget_bytes"] = c.memory_budget_bytes;
   if (c.quant_config) j["quant_algo"] = std::string(quant_algo_name(c.quant_config->quant_algo));
   return j;
 }
@@ -63,6 +64,7 @@ Result<BuildConfig> build_config_from_json(const nlohmann::json& j) {
   QF_ASSIGN_OR_RETURN(c.kv_cache_block_size, get_field<int64_t>(j, "kv_cache_block_size", w));
   QF_ASSIGN_OR_RETURN(c.kv_cache_blocks, get_field<int64_t>(j, "kv_cache_blocks", w));
   QF_ASSIGN_OR_RETURN(c.kernel_selection, get_field<bool>(j, "kernel_selection", w));
+  QF_ASSIGN_OR_RETURN(c.memory_budget_bytes, get_field<uint64_t>(j, "memory_budget_bytes", w));
   QF_ASSIGN_OR_RETURN(std::string precision, get_field<std::string>(j, "precision", w));
   QF_ASSIGN_OR_RETURN(c.precision, parse_dtype(precision));
   QF_ASSIGN_OR_RETURN(std::string kv, get_field<std::string>(j, "kv_cache_storage", w));

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "model_source.h"
 #include "qforge/core/parallel.h"
 #include "qforge/model/inference_session.h"
 #include "qforge/runtime/generate.h"
@@ -27,9 +28,10 @@ struct GenerateArgs {
 void run_generate(GenerateArgs& a) {
   ok_or_fail(validate_sampling_params(a.sampling));
   if (a.threads > 0) set_num_threads(a.threads);
-  auto model = value_or_fail(Model::load(a.model));
+  const ModelSource source = load_model_source(a.model);
+  const std::shared_ptr<const Model>& model = source.model;
   const ModelConfig& c = model->config();
-  auto tokenizer = value_or_fail(load_tokenizer_for_model(a.model, a.tokenizer, c.vocab_size));
+  auto tokenizer = load_source_tokenizer(source, a.tokenizer);
   const std::vector<int32_t> ids = value_or_fail(tokenizer->encode(a.prompt, a.bos));
   SessionOptions options;
   options.context_length = a.ctx;

@@ -44,6 +44,9 @@ struct BuildConfig {
   Backend backend = Backend::kCpu;
   // Time the candidate kernels of each layer shape and keep the fastest (off: first candidate).
   bool kernel_selection = true;
+  // Memory the engine may fill (weights + KV pool + workspace); 0 = this machine's physical
+  // memory. The build refuses limits that do not fit, saying by how much.
+  uint64_t memory_budget_bytes = 0;
 };
 
 // Field ranges and relations (max_input_len <= max_seq_len, block size a power of two in
@@ -51,5 +54,10 @@ struct BuildConfig {
 Status validate_build_config(const BuildConfig& config);
 // max_num_tokens with its default applied.
 int64_t effective_max_num_tokens(const BuildConfig& config);
+// The KV-cache element type an engine runs with: kv_cache_storage when set, else the
+// checkpoint's calibrated FP8/INT8 cache, else the precision (F32/F16/BF16).
+KvCacheStorage resolve_kv_cache_storage(const BuildConfig& config, KvCacheDType checkpoint_kv);
+// KV pages of the pool: kv_cache_blocks, or max_batch_size sequences of max_seq_len.
+int64_t effective_kv_cache_blocks(const BuildConfig& config);
 
 }  // namespace qforge
