@@ -19,7 +19,9 @@ class EngineBuild : public ::testing::Test {
   }
 };
 
-TEST_F(EngineBuild, F32EngineGivesTheReferenceLogitsBitForBit) {
+// The engine's dense kernel sums each output in one fixed order whatever the batch (the
+// reference picks a path by batch size), so an F32 engine matches up to summation order.
+TEST_F(EngineBuild, F32EngineGivesTheReferenceLogits) {
   auto ref = Model::load(mix_dir().string());
   ASSERT_TRUE(ref.ok()) << ref.error().to_string();
   auto engine = build_and_load(mix_dir(), small_build_config(DType::F32), "mix_f32.engine");
@@ -29,9 +31,7 @@ TEST_F(EngineBuild, F32EngineGivesTheReferenceLogitsBitForBit) {
   const auto a = all_logits(ref.value(), ids);
   const auto b = all_logits(engine, ids);
   ASSERT_EQ(a.size(), b.size());
-  size_t differ = 0;
-  for (size_t i = 0; i < a.size(); ++i) differ += a[i] != b[i];
-  EXPECT_EQ(differ, 0u);
+  EXPECT_LT(rel_l2(a, b), 1e-6);
 }
 
 TEST_F(EngineBuild, F16AndBf16EnginesTrackTheReference) {
