@@ -230,7 +230,7 @@ TEST(PagedAttention, QuantizedPagesEqualFakeQuantizedF32PagesBitForBit) {
 }
 
 TEST(PagedAttention, ChunkingAndThreadsNeverChangeABit) {
-  const Case c{37, 8, 2, 16, 0, 0, 4};
+  const Case c{37, 8, 2, 64, 0, 0, 4};  // enough work to run on several threads
   const auto q = random_floats(c.n_tokens * c.n_heads * c.head_dim, 31);
   const auto k = random_floats(c.n_kv_heads * c.n_tokens * c.head_dim, 32);
   const auto v = random_floats(c.n_kv_heads * c.n_tokens * c.head_dim, 33);

@@ -40,8 +40,11 @@ const std::array<float, 256>& fp8_table() {
   return table;
 }
 
-// Multiply-adds below which a whole call runs on the calling thread (a fork/join costs more).
-constexpr int64_t kInlineMacs = int64_t{1} << 17;
+// Multiply-adds below which a whole call runs on the calling thread: a fork/join costs a
+// scheduler time slice when the other core is busy (see kDecodeGrainMacs in attention.cpp;
+// measured here: 4 x 16-token prefill of stories260K took 80 ms with 2 threads at 1 << 17,
+// 1 ms on one thread, on the shared 2-core machine).
+constexpr int64_t kInlineMacs = int64_t{1} << 20;
 
 struct Task {
   const PagedAttentionParams* p;
