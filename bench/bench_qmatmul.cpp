@@ -71,6 +71,7 @@ HWY_AFTER_NAMESPACE();
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -193,7 +194,13 @@ Model build_model(const PackedLayer& layer, int copies) {
   return m;
 }
 
-constexpr uint64_t kStreamBytes = uint64_t{256} << 20;
+// Bytes each decode pass streams: beyond every last-level cache (default 1 GiB;
+// QFORGE_BENCH_STREAM_MB overrides).
+const uint64_t kStreamBytes = [] {
+  const char* env = std::getenv("QFORGE_BENCH_STREAM_MB");
+  const uint64_t mb = env != nullptr ? std::strtoull(env, nullptr, 10) : 1024;
+  return std::max<uint64_t>(mb, 16) << 20;
+}();
 
 int copies_for_stream(uint64_t layer_bytes) {
   return static_cast<int>(std::max<uint64_t>(1, (kStreamBytes + layer_bytes - 1) / layer_bytes));

@@ -12,12 +12,14 @@
 #include <algorithm>
 
 #include "backend/cpu/qmatmul.h"
+#include "hwy/aligned_allocator.h"
 #include "qforge/core/error.h"
 #include "qforge/core/parallel.h"
 
 namespace qforge::cpu {
 
 HWY_EXPORT(DenseRows);
+HWY_EXPORT(DensePrefill);
 
 void dense_matmul(const WeightView& w, const float* x, int64_t m, float* y) {
   QF_CHECK(w.dtype == DType::F32 || w.dtype == DType::F16 || w.dtype == DType::BF16);
@@ -33,17 +35,19 @@ void dense_matmul(const WeightView& w, const float* x, int64_t m, float* y) {
     });
     return;
   }
-  // Prefill: tiles of ~256 KB of weight rows, each multiplied with every x row while in L2.
-  const int64_t tile = std::clamp<int64_t>((int64_t{256} << 10) / row_bytes / 4 * 4, 16, 256);
+  // Prefill: tiles of 32 weight rows widened to F32 (<= 1 MB for k <= 8192), each multiplied
+  // with every x row while in L2.
+  const int64_t tile = 32;
   const int64_t n_tiles = (w.rows + tile - 1) / tile;
   const int64_t grain =
       std::max<int64_t>(1, (int64_t{1} << 22) / std::max<int64_t>(1, m * tile * w.cols));
   parallel_for(0, n_tiles, grain, [&](int64_t tb, int64_t te) {
+    auto buf = hwy::AllocateAligned<float>(static_cast<size_t>(tile * w.cols));
     for (int64_t t = tb; t < te; ++t) {
       const int64_t r0 = t * tile;
       const int64_t r1 = std::min(w.rows, r0 + tile);
-      HWY_DYNAMIC_DISPATCH(DenseRows)
-      (w.data, w.dtype, w.row_stride, w.cols, r0, r1, x, m, y, w.rows, 0);
+      HWY_DYNAMIC_DISPATCH(DensePrefill)
+      (w.data, w.dtype, w.row_stride, w.cols, r0, r1, x, m, y, w.rows, buf.get());
     }
   });
 }

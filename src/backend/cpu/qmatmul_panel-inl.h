@@ -49,11 +49,14 @@ constexpr size_t kPN = hn::MaxLanes(PDF());  // lanes of one F32 vector
 static_assert(kPN <= 16 && 16 % kPN == 0, "a 16-row panel is a whole number of vectors");
 constexpr size_t kPV = 16 / kPN;  // vectors per panel
 
-// Panels decoded together by the GEMV: two row streams hide the FMA latency when a panel is
-// one vector; with two vectors per panel one panel keeps the register count in budget.
+// Panels decoded together by the GEMV. Each panel's accumulator is one dependent FMA chain per
+// vector (columns in order), so the panels in flight set how many chains hide the FMA latency:
+// four (AVX-512, one vector per panel) or two panels of two vectors (AVX2) for one or two x
+// rows, fewer when the x rows' accumulators and broadcasts fill the registers.
 template <int kM>
 constexpr int GemvPanelsPerStep() {
-  return kPV == 1 ? 2 : (kPV == 2 && kM <= 2 ? 2 : 1);
+  if constexpr (kPV == 1) return kM <= 2 ? 4 : 2;
+  return kPV == 2 && kM <= 2 ? 2 : 1;
 }
 
 // N unsigned bytes widened to u32 lanes.
@@ -272,7 +275,7 @@ constexpr int kGemmPanels = kPV == 1 ? 2 : 1;
 // x rows per micro-kernel step: kGemmPanels * kPV * rows accumulators fill the register file.
 constexpr int64_t kGemmRows = (HWY_TARGET <= HWY_AVX3 && HWY_ARCH_X86) ? 12 : (kPV >= 4 ? 3 : 6);
 
-// The row blocks of m x rows: blocks of kGemmRows, then of 4, then single rows.
+// The row blocks of m x rows: blocks of kGemmRows, then of 8 and of 4 (AVX-512), then single rows.
 struct RowBlock {
   int64_t i0, rows;
 };
@@ -280,6 +283,9 @@ HWY_INLINE std::vector<RowBlock> GemmRowBlocks(int64_t m) {
   std::vector<RowBlock> blocks;
   int64_t i = 0;
   for (; i + kGemmRows <= m; i += kGemmRows) blocks.push_back({i, kGemmRows});
+  if (kGemmRows > 8) {
+    for (; i + 8 <= m; i += 8) blocks.push_back({i, 8});
+  }
   if (kGemmRows > 4) {
     for (; i + 4 <= m; i += 4) blocks.push_back({i, 4});
   }
@@ -291,6 +297,9 @@ template <int kP>
 HWY_INLINE void MicroBlock(const float* wb, size_t kc, const float* xk, int64_t rows, float* io,
                            size_t ldo, bool first) {
   if (rows == kGemmRows) return PanelMicroKernel<kP, kGemmRows>(wb, kc, xk, io, ldo, first);
+  if constexpr (kGemmRows > 8) {
+    if (rows == 8) return PanelMicroKernel<kP, 8>(wb, kc, xk, io, ldo, first);
+  }
   if constexpr (kGemmRows > 4) {
     if (rows == 4) return PanelMicroKernel<kP, 4>(wb, kc, xk, io, ldo, first);
   }
