@@ -81,36 +81,36 @@ constexpr int64_t kDensePrefillRows = 6;
 constexpr int64_t kDensePrefillRows = 4;
 #endif
 
-// Prefill of rows [r0, r1) for all m x rows: the tile is widened to F32 once (dst: [r1 - r0, k],
-// the same floats LoadWeights yields, so every output is computed exactly as in the GEMV), then
-// 4 x kDensePrefillRows register blocks run over it.
+// Prefill of rows [r0, r1) for all m x rows: the tile is widened to F32 once (the same floats
+// LoadWeights yields, so every output is computed exactly as in the GEMV), then 4 x
+// kDensePrefillRows register blocks run over it. Tile rows and x rows are kept ld = k + 16
+// floats apart (x copied by the caller): at a stride that is a multiple of 4 KB the ten streams
+// of one block would all compete for the same L1 set. tile: [r1 - r0, ld]; x: [m, ld].
 template <typename WT>
 HWY_INLINE void DensePrefillTyped(const WT* w, size_t row_stride, size_t k, size_t r0, size_t r1,
-                                  const float* x, int64_t m, float* y, size_t ldy,
+                                  const float* x, size_t ld, int64_t m, float* y, size_t ldy,
                                   float* HWY_RESTRICT tile) {
   const hn::ScalableTag<float> df;
   const size_t N = hn::Lanes(df);
   for (size_t r = r0; r < r1; ++r) {
     const WT* src = w + r * row_stride;
-    float* dst = tile + (r - r0) * k;
+    float* dst = tile + (r - r0) * ld;
     size_t j = 0;
     for (; j + N <= k; j += N) hn::StoreU(LoadWeights(df, src + j), df, dst + j);
     for (; j < k; ++j) dst[j] = WeightToFloat(src + j);
   }
   const size_t n = r1 - r0;
+  const float* t = tile;
   int64_t i = 0;
   for (; i + kDensePrefillRows <= m; i += kDensePrefillRows) {
-    DenseRowsM<kDensePrefillRows>(static_cast<const float*>(tile), k, k, 0, n, x + i * k, k,
-                                  y + i * ldy + r0, ldy, 0);
+    DenseRowsM<kDensePrefillRows>(t, ld, k, 0, n, x + i * ld, ld, y + i * ldy + r0, ldy, 0);
   }
-  for (; i < m; ++i) {
-    DenseRowsM<1>(static_cast<const float*>(tile), k, k, 0, n, x + i * k, k, y + i * ldy + r0, ldy,
-                  0);
-  }
+  for (; i < m; ++i) DenseRowsM<1>(t, ld, k, 0, n, x + i * ld, ld, y + i * ldy + r0, ldy, 0);
 }
 
 void DensePrefill(const void* w, DType dtype, int64_t row_stride, int64_t k, int64_t r0, int64_t r1,
-                  const float* x, int64_t m, float* y, int64_t ldy, float* tile) {
+                  const float* x, int64_t ld, int64_t m, float* y, int64_t ldy, float* tile) {
+  const auto l = static_cast<size_t>(ld);
   const auto rs = static_cast<size_t>(row_stride);
   const auto kk = static_cast<size_t>(k);
   const auto b = static_cast<size_t>(r0);
@@ -118,13 +118,13 @@ void DensePrefill(const void* w, DType dtype, int64_t row_stride, int64_t k, int
   const auto ly = static_cast<size_t>(ldy);
   switch (dtype) {
     case DType::BF16:
-      return DensePrefillTyped(static_cast<const hwy::bfloat16_t*>(w), rs, kk, b, e, x, m, y, ly,
+      return DensePrefillTyped(static_cast<const hwy::bfloat16_t*>(w), rs, kk, b, e, x, l, m, y, ly,
                                tile);
     case DType::F16:
-      return DensePrefillTyped(static_cast<const hwy::float16_t*>(w), rs, kk, b, e, x, m, y, ly,
+      return DensePrefillTyped(static_cast<const hwy::float16_t*>(w), rs, kk, b, e, x, l, m, y, ly,
                                tile);
     default:
-      return DensePrefillTyped(static_cast<const float*>(w), rs, kk, b, e, x, m, y, ly, tile);
+      return DensePrefillTyped(static_cast<const float*>(w), rs, kk, b, e, x, l, m, y, ly, tile);
   }
 }
 

@@ -38,16 +38,21 @@ void dense_matmul(const WeightView& w, const float* x, int64_t m, float* y) {
   // Prefill: tiles of 32 weight rows widened to F32 (<= 1 MB for k <= 8192), each multiplied
   // with every x row while in L2.
   const int64_t tile = 32;
+  const int64_t ld = w.cols + 16;  // see DensePrefillTyped
+  auto xp = hwy::AllocateAligned<float>(static_cast<size_t>(m * ld));
+  for (int64_t i = 0; i < m; ++i) {
+    std::copy(x + i * w.cols, x + (i + 1) * w.cols, xp.get() + i * ld);
+  }
   const int64_t n_tiles = (w.rows + tile - 1) / tile;
   const int64_t grain =
       std::max<int64_t>(1, (int64_t{1} << 22) / std::max<int64_t>(1, m * tile * w.cols));
   parallel_for(0, n_tiles, grain, [&](int64_t tb, int64_t te) {
-    auto buf = hwy::AllocateAligned<float>(static_cast<size_t>(tile * w.cols));
+    auto buf = hwy::AllocateAligned<float>(static_cast<size_t>(tile * ld));
     for (int64_t t = tb; t < te; ++t) {
       const int64_t r0 = t * tile;
       const int64_t r1 = std::min(w.rows, r0 + tile);
       HWY_DYNAMIC_DISPATCH(DensePrefill)
-      (w.data, w.dtype, w.row_stride, w.cols, r0, r1, x, m, y, w.rows, buf.get());
+      (w.data, w.dtype, w.row_stride, w.cols, r0, r1, xp.get(), ld, m, y, w.rows, buf.get());
     }
   });
 }
