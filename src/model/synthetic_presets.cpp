@@ -57,6 +57,8 @@ const std::map<std::string, ModelConfig>& presets() {
     one_b.bos_token_id = 128000;
     one_b.eos_token_ids = {128001};
     t["1b"] = one_b;
+    // TinyLlama-1.1B's shape (llama.cpp's usual 1.1B benchmark model): untied 32000-row head.
+    t["tinyllama-1.1b"] = llama(32000, 2048, 5632, 22, 32, 4, 2048, 10000.0);
     t["llama-2-7b"] = llama(32000, 4096, 11008, 32, 32, 32, 4096, 10000.0);
     ModelConfig l3 = llama(128256, 4096, 14336, 32, 32, 8, 8192, 500000.0);
     l3.bos_token_id = 128000;
