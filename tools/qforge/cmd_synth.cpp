@@ -70,9 +70,10 @@ static void register_synth(CLI::App& app) {
       "Write a deterministic synthetic Llama-family checkpoint (HF layout) for demos and "
       "benchmarks");
   static SynthArgs a;
-  cmd->add_option("--preset", a.preset,
-                  "tiny, tiny-qwen2, tiny-qwen3, 1b, tinyllama-1.1b, llama-2-7b, llama-3-8b, llama-3-70b, "
-                  "qwen2.5-0.5b, qwen3-0.6b (see --list)")
+  cmd->add_option(
+         "--preset", a.preset,
+         "tiny, tiny-qwen2, tiny-qwen3, 1b, tinyllama-1.1b, llama-2-7b, llama-3-8b, llama-3-70b, "
+         "qwen2.5-0.5b, qwen3-0.6b (see --list)")
       ->capture_default_str();
   cmd->add_option("--dtype", a.dtype, "Weight dtype: bf16, f16 or f32")->capture_default_str();
   cmd->add_option("--outlier-channels", a.options.outlier_channels,
