@@ -11,6 +11,7 @@
 
 #include "backend/cpu/qmatmul.h"
 #include "engine/packed_linear_kernels.h"
+#include "qforge/core/parallel.h"
 #include "qforge/formats/scalar.h"
 #include "qforge/model/quantized_linear.h"
 
@@ -362,10 +363,13 @@ class PackedWeightMatrix final : public WeightMatrix {
       if (kp == cols) {
         fake_quantize_activations(info_.activation, info_.input_scale, xs.data(), m, cols);
       } else {
-        for (int64_t i = 0; i < m; ++i) {
-          fake_quantize_activations(info_.activation, info_.input_scale, xs.data() + i * kp, 1,
-                                    cols);
-        }
+        // Rows are kp apart here (zero padded): round each row's cols values.
+        parallel_for(0, m, 1, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) {
+            fake_quantize_activations(info_.activation, info_.input_scale, xs.data() + i * kp, 1,
+                                      cols);
+          }
+        });
       }
     }
     if (kernel_->dense) {
