@@ -190,8 +190,11 @@ Status Scheduler::sample_and_stream(RequestState& r, const float* logits) {
     reason = FinishReason::kStop;
   } else {
     bool stopped = false;
-    if (tokenizer_ != nullptr) {
-      QF_ASSIGN_OR_RETURN(std::string piece, tokenizer_->decode_next(r.previous, token));
+    // A model's vocabulary may be padded past its tokenizer's (embedding rows no piece names,
+    // as in Llama 3's checkpoints): such ids are generated as ids with no text.
+    if (tokenizer_ != nullptr && token < tokenizer_->vocab_size()) {
+      const int32_t previous = r.previous < tokenizer_->vocab_size() ? r.previous : -1;
+      QF_ASSIGN_OR_RETURN(std::string piece, tokenizer_->decode_next(previous, token));
       emit = r.stops->feed(piece, &stopped);
     }
     r.previous = token;

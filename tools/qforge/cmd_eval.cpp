@@ -7,6 +7,7 @@
 #include <string>
 
 #include "commands.h"
+#include "model_source.h"
 #include "qforge/core/parallel.h"
 #include "qforge/eval/kl_divergence.h"
 #include "qforge/eval/perplexity.h"
@@ -65,13 +66,14 @@ void run_eval_ppl(EvalPplArgs& a) {
         "--save-logits and --kl-divergence-base are exclusive (save the baseline "
         "first, then compare another model against it)");
   }
-  auto model = value_or_fail(Model::load(a.model));
+  const ModelSource source = load_model_source(a.model);
+  const std::shared_ptr<const Model>& model = source.model;
   const ModelConfig& c = model->config();
   if (a.options.ctx > c.max_position_embeddings) {
     throw CliFailure(fmt::format("--ctx {} exceeds the model's max_position_embeddings {}",
                                  a.options.ctx, c.max_position_embeddings));
   }
-  auto tokenizer = value_or_fail(load_tokenizer_for_model(a.model, a.tokenizer, c.vocab_size));
+  auto tokenizer = load_source_tokenizer(source, a.tokenizer);
   const std::string text = value_or_fail(read_file(a.dataset));
   const PplDataset dataset =
       value_or_fail(make_ppl_dataset(text, *tokenizer, a.options, a.dataset));

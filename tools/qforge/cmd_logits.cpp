@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "model_source.h"
 #include "qforge/model/inference_session.h"
 #include "qforge/runtime/generate.h"
 #include "qforge/runtime/npy.h"
@@ -49,7 +50,8 @@ Result<std::vector<int32_t>> parse_ids(const std::string& text) {
 
 void run_logits(const LogitsArgs& a) {
   if (a.ids.empty() == a.prompt.empty()) throw CliFailure("give exactly one of --ids or --prompt");
-  auto model = value_or_fail(Model::load(a.model));
+  const ModelSource source = load_model_source(a.model);
+  const std::shared_ptr<const Model>& model = source.model;
   const ModelConfig& c = model->config();
   std::vector<int32_t> ids;
   if (!a.ids.empty()) {
@@ -62,7 +64,7 @@ void run_logits(const LogitsArgs& a) {
       }
     }
   } else {
-    auto tok = value_or_fail(load_tokenizer_for_model(a.model, a.tokenizer, c.vocab_size));
+    auto tok = load_source_tokenizer(source, a.tokenizer);
     ids = value_or_fail(tok->encode(a.prompt, a.bos));
   }
   if (ids.empty()) throw CliFailure("no tokens to run");
