@@ -5,12 +5,12 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <numeric>
 #include <sstream>
 
 #include "qforge/core/log.h"
 #include "qforge/core/rng.h"
+#include "qforge/core/text_file.h"
 
 namespace qforge {
 namespace {
@@ -50,13 +50,12 @@ Result<std::vector<std::string>> expand_paths(const std::vector<std::string>& pa
   return files;
 }
 
+// A regular file (never a FIFO or a device: MmapFile does not block), at most
+// kMaxTextInputBytes, valid UTF-8 text (a binary is refused rather than tokenized as garbage).
 Result<std::string> read_text(const std::string& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return make_error(ErrorCode::kIo, "calibration: cannot open '{}'", file);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return make_error(ErrorCode::kIo, "calibration: error reading '{}'", file);
-  return ss.str();
+  QF_ASSIGN_OR_RETURN(std::string text, read_text_input(file, "calibration"));
+  QF_TRY(check_utf8_text(text, fmt::format("calibration: '{}'", file)));
+  return text;
 }
 
 // One document per JSONL record (its text field).
@@ -112,14 +111,19 @@ Status validate_calib_config(const CalibConfig& c) {
   return ok_status();
 }
 
-Result<CalibDataset> load_calib_dataset(const CalibConfig& config, const Tokenizer& tokenizer) {
-  QF_TRY(validate_calib_config(config));
-  CalibDataset ds;
-  QF_ASSIGN_OR_RETURN(ds.files, expand_paths(config.paths));
+namespace {
 
-  // The token stream: documents joined by EOS so that a chunk spanning two documents still
-  // reads as the model saw documents in training.
+// One calibration set's token stream: documents joined by EOS so that a chunk spanning two
+// documents still reads as the model saw documents in training.
+struct SetStream {
   std::vector<int32_t> stream;
+  std::vector<int64_t> doc_starts;  // stream offset of each document's first token
+};
+
+Result<SetStream> read_set(const std::vector<std::string>& files, const CalibConfig& config,
+                           const Tokenizer& tokenizer) {
+  SetStream set;
+  std::vector<int32_t>& stream = set.stream;
   const int32_t eos = tokenizer.eos_id();
   bool new_doc = false;  // the next non-empty text starts a document
   const auto append = [&](const std::string& text, const std::string& file) -> Status {
@@ -127,11 +131,12 @@ Result<CalibDataset> load_calib_dataset(const CalibConfig& config, const Tokeniz
     auto ids = tokenizer.encode(text, /*add_bos=*/false);
     if (!ids.ok()) return std::move(ids).error().add_context("tokenizing " + file);
     if (new_doc && !stream.empty() && eos >= 0) stream.push_back(eos);
+    if (new_doc) set.doc_starts.push_back(static_cast<int64_t>(stream.size()));
     new_doc = false;
     stream.insert(stream.end(), ids.value().begin(), ids.value().end());
     return ok_status();
   };
-  for (const auto& file : ds.files) {
+  for (const auto& file : files) {
     if (is_jsonl(file)) {
       QF_ASSIGN_OR_RETURN(std::vector<std::string> docs, read_jsonl(file, config.jsonl_text_field));
       for (const auto& doc : docs) {
@@ -155,15 +160,91 @@ Result<CalibDataset> load_calib_dataset(const CalibConfig& config, const Tokeniz
       at = end;
     }
   }
-  ds.total_tokens = static_cast<int64_t>(stream.size());
-  if (stream.empty()) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "calibration set is empty: {} file(s) hold no text", ds.files.size());
+  return set;
+}
+
+// calib_size split evenly over the sets; a set short of chunks gives all it has and the rest
+// is shared among the others.
+std::vector<int64_t> even_quotas(const std::vector<int64_t>& chunks, int64_t total) {
+  std::vector<int64_t> quota(chunks.size(), 0);
+  int64_t remaining = total;
+  while (remaining > 0) {
+    std::vector<size_t> open;
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      if (quota[i] < chunks[i]) open.push_back(i);
+    }
+    if (open.empty()) break;
+    const auto n = static_cast<int64_t>(open.size());
+    const int64_t per = remaining / n, extra = remaining % n;
+    int64_t given = 0;
+    for (int64_t k = 0; k < n; ++k) {
+      const size_t i = open[static_cast<size_t>(k)];
+      const int64_t give = std::min(chunks[i] - quota[i], per + (k < extra ? 1 : 0));
+      quota[i] += give;
+      given += give;
+    }
+    remaining -= given;
+  }
+  return quota;
+}
+
+// `count` of the chunks [0, available), by a seeded partial Fisher-Yates, in text order.
+std::vector<int64_t> choose_chunks(int64_t available, int64_t count, uint64_t seed) {
+  std::vector<int64_t> chosen(static_cast<size_t>(available));
+  std::iota(chosen.begin(), chosen.end(), 0);
+  if (available > count) {
+    SplitMix64 rng(seed);
+    for (int64_t i = 0; i < count; ++i) {
+      const auto j = i + static_cast<int64_t>(rng.next() % static_cast<uint64_t>(available - i));
+      std::swap(chosen[static_cast<size_t>(i)], chosen[static_cast<size_t>(j)]);
+    }
+    chosen.resize(static_cast<size_t>(count));
+    std::sort(chosen.begin(), chosen.end());
+  }
+  return chosen;
+}
+
+}  // namespace
+
+Result<CalibDataset> load_calib_dataset(const CalibConfig& config, const Tokenizer& tokenizer) {
+  QF_TRY(validate_calib_config(config));
+  CalibDataset ds;
+  // One set per path when several are mixed, else one set of everything.
+  std::vector<std::vector<std::string>> set_paths;
+  if (config.mix_evenly && config.paths.size() > 1) {
+    for (const auto& p : config.paths) set_paths.push_back({p});
+  } else {
+    set_paths.push_back(config.paths);
   }
   const int32_t bos = tokenizer.bos_id();
   const int64_t len = config.calib_max_seq_length;
   const int64_t body = bos >= 0 ? len - 1 : len;
-  ds.available_chunks = ds.total_tokens / body;
+  std::vector<SetStream> sets;
+  std::vector<int64_t> chunks;
+  for (const auto& paths : set_paths) {
+    QF_ASSIGN_OR_RETURN(std::vector<std::string> files, expand_paths(paths));
+    ds.files.insert(ds.files.end(), files.begin(), files.end());
+    QF_ASSIGN_OR_RETURN(SetStream set, read_set(files, config, tokenizer));
+    CalibSource src;
+    for (size_t i = 0; i < paths.size(); ++i) src.path += (i ? ", " : "") + paths[i];
+    if (set.stream.empty()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "calibration set is empty: {} file(s) hold no text{}", files.size(),
+                        set_paths.size() > 1 ? " (in '" + src.path + "')" : "");
+    }
+    src.documents = static_cast<int64_t>(set.doc_starts.size());
+    src.tokens = static_cast<int64_t>(set.stream.size());
+    src.chunks = src.tokens / body;
+    if (src.chunks == 0 && set_paths.size() > 1) {
+      log_warn("calibration set '{}' holds {} tokens, fewer than one sample of {}", src.path,
+               src.tokens, len);
+    }
+    ds.total_tokens += src.tokens;
+    ds.available_chunks += src.chunks;
+    chunks.push_back(src.chunks);
+    ds.sources.push_back(std::move(src));
+    sets.push_back(std::move(set));
+  }
   if (ds.available_chunks == 0) {
     return make_error(ErrorCode::kInvalidArgument,
                       "calibration text holds {} tokens, fewer than one sample of "
@@ -171,31 +252,59 @@ Result<CalibDataset> load_calib_dataset(const CalibConfig& config, const Tokeniz
                       "--calib-max-seq-len",
                       ds.total_tokens, len);
   }
-  std::vector<int64_t> chosen(static_cast<size_t>(ds.available_chunks));
-  std::iota(chosen.begin(), chosen.end(), 0);
-  if (ds.available_chunks > config.calib_size) {
-    // Seeded partial Fisher-Yates, then text order so that runs are reproducible and readable.
-    SplitMix64 rng(config.seed);
-    for (int64_t i = 0; i < config.calib_size; ++i) {
-      const auto j =
-          i + static_cast<int64_t>(rng.next() % static_cast<uint64_t>(ds.available_chunks - i));
-      std::swap(chosen[static_cast<size_t>(i)], chosen[static_cast<size_t>(j)]);
-    }
-    chosen.resize(static_cast<size_t>(config.calib_size));
-    std::sort(chosen.begin(), chosen.end());
-  } else if (ds.available_chunks < config.calib_size) {
+  if (ds.available_chunks < config.calib_size) {
     log_warn("calibration text gives {} samples of {} tokens; calib_size asked for {}",
              ds.available_chunks, len, config.calib_size);
   }
-  for (int64_t c : chosen) {
-    std::vector<int32_t> sample;
-    sample.reserve(static_cast<size_t>(len));
-    if (bos >= 0) sample.push_back(bos);
-    const auto begin = stream.begin() + c * body;
-    sample.insert(sample.end(), begin, begin + body);
-    ds.samples.push_back(std::move(sample));
+  const std::vector<int64_t> quota = even_quotas(chunks, config.calib_size);
+  int64_t doc_base = 0;
+  for (size_t i = 0; i < sets.size(); ++i) {
+    const SetStream& set = sets[i];
+    // Set 0 draws with the seed itself, so that one set samples as a plain run always did.
+    const uint64_t seed = config.seed + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(i);
+    for (int64_t c : choose_chunks(chunks[i], quota[i], seed)) {
+      std::vector<int32_t> sample;
+      sample.reserve(static_cast<size_t>(len));
+      if (bos >= 0) sample.push_back(bos);
+      const auto begin = set.stream.begin() + c * body;
+      sample.insert(sample.end(), begin, begin + body);
+      ds.samples.push_back(std::move(sample));
+      const auto doc_of = [&](int64_t pos) {
+        const auto it = std::upper_bound(set.doc_starts.begin(), set.doc_starts.end(), pos);
+        return doc_base + std::max<int64_t>(0, (it - set.doc_starts.begin()) - 1);
+      };
+      ds.sample_source.push_back(static_cast<int32_t>(i));
+      ds.sample_first_document.push_back(doc_of(c * body));
+      ds.sample_last_document.push_back(doc_of((c + 1) * body - 1));
+    }
+    ds.sources[i].samples = quota[i];
+    doc_base += ds.sources[i].documents;
   }
   return ds;
+}
+
+int64_t calib_documents_seen(const CalibDataset& ds, const std::vector<int64_t>& which) {
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  const auto n = static_cast<int64_t>(ds.sample_first_document.size());
+  if (which.empty()) {
+    for (int64_t i = 0; i < n; ++i) {
+      ranges.emplace_back(ds.sample_first_document[i], ds.sample_last_document[i]);
+    }
+  } else {
+    for (int64_t i : which) {
+      if (i >= 0 && i < n) {
+        ranges.emplace_back(ds.sample_first_document[i], ds.sample_last_document[i]);
+      }
+    }
+  }
+  std::sort(ranges.begin(), ranges.end());
+  int64_t count = 0, covered_to = -1;  // documents <= covered_to are counted
+  for (const auto& [a, b] : ranges) {
+    if (b <= covered_to) continue;
+    count += b - std::max(a, covered_to + 1) + 1;
+    covered_to = b;
+  }
+  return count;
 }
 
 uint64_t calib_dataset_fingerprint(const CalibDataset& dataset) {

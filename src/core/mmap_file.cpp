@@ -53,6 +53,27 @@ void fsync_directory(const std::filesystem::path& file) {
   ::close(fd);
 }
 
+const char* file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  return "not a regular file";
+}
+
+// An atomic write replaces `path` by a rename: refuse when it is anything but a regular file (a
+// rename over /dev/null as root would replace the device node with a regular file).
+Status check_rename_target(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode)) return ok_status();
+  return make_error(ErrorCode::kInvalidArgument,
+                    "AtomicFileWriter: '{}' exists and is {}; only regular files are replaced "
+                    "(remove it or choose another path)",
+                    path.string(), file_kind(st.st_mode));
+}
+
 uint64_t next_temp_sequence() {
   static std::atomic<uint64_t> sequence{0};
   return sequence.fetch_add(1, std::memory_order_relaxed);
@@ -63,7 +84,9 @@ uint64_t next_temp_sequence() {
 // ---- MmapFile ----
 
 Result<MmapFile> MmapFile::open(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: open() of a FIFO with no writer would block forever; with it the open returns at
+  // once and fstat below rejects the FIFO. (No effect on regular files or on mmap.)
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     const int err = errno;
     return make_error(code_for_errno(err), "mmap_file: cannot open '{}': {} ({})", path.string(),
@@ -78,9 +101,9 @@ Result<MmapFile> MmapFile::open(const std::filesystem::path& path) {
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return make_error(ErrorCode::kInvalidArgument,
-                      "mmap_file: '{}' is not a regular file (a directory? pass a file inside it)",
-                      path.string());
+    return make_error(ErrorCode::kInvalidArgument, "mmap_file: '{}' is {}, not a regular file{}",
+                      path.string(), file_kind(st.st_mode),
+                      S_ISDIR(st.st_mode) ? " (pass a file inside it)" : "");
   }
   MmapFile file;
   file.path_ = path;
@@ -176,11 +199,16 @@ Result<AtomicFileWriter> AtomicFileWriter::create(const std::filesystem::path& p
                       "out/model.safetensors)",
                       path.string());
   }
+  QF_TRY(check_rename_target(path));
   AtomicFileWriter writer;
   writer.path_ = path;
   writer.temp_path_ = path;
   writer.temp_path_ += fmt::format(".tmp.{}.{}", ::getpid(), next_temp_sequence());
-  writer.fd_ = ::open(writer.temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  // A stale temp of a crashed run (same pid, same sequence) is removed first; O_EXCL|O_NOFOLLOW
+  // then never writes through a link or into a FIFO planted under the temp name.
+  ::unlink(writer.temp_path_.c_str());
+  writer.fd_ =
+      ::open(writer.temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
   if (writer.fd_ < 0) {
     const int err = errno;
     std::string dir = path.parent_path().empty() ? "." : path.parent_path().string();
@@ -268,6 +296,10 @@ Status AtomicFileWriter::commit() {
                       path_.string());
   }
   const std::string temp = temp_path_.string();
+  if (Status target = check_rename_target(path_); !target.ok()) {
+    abandon();  // something not ours appeared at the path while writing
+    return target;
+  }
   if (::fsync(fd_) != 0) {
     const int err = errno;
     abandon();

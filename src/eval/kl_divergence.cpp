@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <numeric>
+#include <string>
 
 namespace qforge {
 namespace {
@@ -167,14 +168,28 @@ Result<std::unique_ptr<KlDivergenceScorer>> KlDivergenceScorer::open(
                       "and --max-chunks as the baseline run)",
                       s->path_, file_tokens, file_protocol, n_tokens, protocol);
   }
+  // top_k 0 stores the full vocabulary; LogprobWriter never writes top_k >= vocab, so a larger
+  // one is a corrupt header (and would make every record read past the vocabulary).
+  if (s->top_k_ >= vocab) {
+    return make_error(ErrorCode::kFormat,
+                      "'{}': top_k = {} in the header, expected 0 (full vocabulary) or 1..{} for "
+                      "this model's vocabulary of {}",
+                      s->path_, s->top_k_, vocab - 1, vocab);
+  }
   s->vocab_ = vocab;
   s->expected_ = n_tokens;
   s->offset_ = kFixedHeaderBytes + protocol_bytes;
-  const uint64_t need = s->offset_ + file_tokens * record_bytes(s->top_k_, vocab);
-  if (bytes.size() != need) {
-    return make_error(ErrorCode::kFormat,
-                      "'{}' has {} bytes; its header implies {} (truncated or not finished?)",
-                      s->path_, bytes.size(), need);
+  // The size check in 128-bit arithmetic: a token count near 2^64 must not wrap around to a
+  // product that happens to match the file size.
+  const auto need = static_cast<unsigned __int128>(s->offset_) +
+                    static_cast<unsigned __int128>(file_tokens) *
+                        static_cast<unsigned __int128>(record_bytes(s->top_k_, vocab));
+  if (static_cast<unsigned __int128>(bytes.size()) != need) {
+    return make_error(
+        ErrorCode::kFormat, "'{}' has {} bytes; its header implies {} (truncated or not finished?)",
+        s->path_, bytes.size(),
+        need > std::numeric_limits<uint64_t>::max() ? std::string("more than 2^64")
+                                                    : std::to_string(static_cast<uint64_t>(need)));
   }
   s->kld_.reserve(static_cast<size_t>(n_tokens));
   return s;
@@ -184,6 +199,12 @@ Status KlDivergenceScorer::score(const float* logits, int64_t vocab, int32_t tar
   if (seen_ >= expected_) {
     return make_error(ErrorCode::kInvalidArgument, "'{}': more scored tokens than the base has",
                       path_);
+  }
+  if (vocab != vocab_ || target < 0 || target >= vocab) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "'{}': scored token {} has target id {} with a vocabulary of {} (the base "
+                      "has {})",
+                      path_, seen_, target, vocab, vocab_);
   }
   const std::byte* rec = file_.data() + offset_;
   offset_ += record_bytes(top_k_, vocab_);
@@ -223,6 +244,13 @@ Status KlDivergenceScorer::score(const float* logits, int64_t vocab, int32_t tar
     double q_mass = 0;
     for (int64_t i = 0; i < top_k_; ++i) {
       const auto id = read_at<int32_t>(entries + 8 * i);
+      // Untrusted: an id outside [0, vocab) would index past the logits.
+      if (id < 0 || id >= vocab) {
+        return make_error(ErrorCode::kFormat,
+                          "'{}': scored token {} has top-k entry {} with token id {}, outside "
+                          "the vocabulary [0, {}) (corrupt or hostile base file)",
+                          path_, seen_, i, id, vocab);
+      }
       const double base_lp = read_at<float>(entries + 8 * i + 4);
       const double lq = logprob(id);
       q_mass += std::exp(lq);

@@ -130,49 +130,75 @@ Result<GgufValue> read_value(ByteReader& r, GgufType type, const std::string& fi
   return GgufValue::numeric_array(elem, std::move(raw));
 }
 
+// Reads a T whose field name is only formatted when the read fails: a GGUF may hold a million
+// tensor infos, and formatting "tensor '<name>' ne[1]" for every field was most of their cost.
+template <typename T, typename Field>
+Result<T> read_lazy(ByteReader& r, const Field& field) {
+  if (r.remaining() < sizeof(T)) return r.read<T>(field());
+  T v;
+  std::memcpy(&v, r.take(sizeof(T), "").value().data(), sizeof(T));
+  return v;
+}
+
 Status parse_tensor_info(ByteReader& r, uint64_t index, GgufTensorInfo* info) {
-  const std::string field = fmt::format("tensor #{}", index);
-  QF_ASSIGN_OR_RETURN(info->name, read_string(r, field + " name"));
-  const std::string where = fmt::format("tensor '{}'", printable(info->name));
-  QF_ASSIGN_OR_RETURN(uint32_t n_dims, r.read<uint32_t>(where + " n_dims"));
+  // The name: read directly when its length and bytes are in range; otherwise back to its start
+  // and through read_string, whose errors name the field.
+  const uint64_t name_at = r.pos();
+  bool have_name = false;
+  if (r.remaining() >= 8) {
+    const uint64_t n = read_lazy<uint64_t>(r, [] { return std::string(); }).value();
+    if (n <= kGgufMaxStringBytes && n <= r.remaining()) {
+      const auto bytes = r.take(n, "").value();
+      info->name.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+      have_name = true;
+    }
+  }
+  if (!have_name) {
+    QF_TRY(r.seek(name_at, "tensor name"));
+    QF_ASSIGN_OR_RETURN(info->name, read_string(r, fmt::format("tensor #{} name", index)));
+  }
+  const auto where = [&] { return fmt::format("tensor '{}'", printable(info->name)); };
+  QF_ASSIGN_OR_RETURN(uint32_t n_dims, read_lazy<uint32_t>(r, [&] { return where() + " n_dims"; }));
   if (n_dims > kGgufMaxDims) {
     return make_error(ErrorCode::kFormat, "{}: {} has n_dims = {} (expected at most {})", r.file(),
-                      where, n_dims, kGgufMaxDims);
+                      where(), n_dims, kGgufMaxDims);
   }
   int64_t numel = 1;
   int64_t extent = 1;  // product of max(ne, 1): Shape's invariant, so shape() cannot fail
+  info->ne.reserve(n_dims);
   for (uint32_t d = 0; d < n_dims; ++d) {
-    QF_ASSIGN_OR_RETURN(uint64_t ne, r.read<uint64_t>(fmt::format("{} ne[{}]", where, d)));
+    QF_ASSIGN_OR_RETURN(
+        uint64_t ne, read_lazy<uint64_t>(r, [&] { return fmt::format("{} ne[{}]", where(), d); }));
     if (ne > static_cast<uint64_t>(INT64_MAX) ||
         __builtin_mul_overflow(extent, std::max<int64_t>(static_cast<int64_t>(ne), 1), &extent)) {
       return make_error(ErrorCode::kFormat,
                         "{}: {} ne[{}] = {} makes the element count overflow 64 bits (corrupt "
                         "shape?)",
-                        r.file(), where, d, ne);
+                        r.file(), where(), d, ne);
     }
     numel *= static_cast<int64_t>(ne);  // <= extent, cannot overflow
     info->ne.push_back(static_cast<int64_t>(ne));
   }
-  QF_ASSIGN_OR_RETURN(info->type, r.read<uint32_t>(where + " type"));
+  QF_ASSIGN_OR_RETURN(info->type, read_lazy<uint32_t>(r, [&] { return where() + " type"; }));
   const GgmlTypeInfo* type = gguf_tensor_type_info(info->type);
   if (type == nullptr) {
     return make_error(ErrorCode::kFormat,
                       "{}: {} has ggml type {} which is unknown or removed (expected e.g. 0 f32, 1 "
                       "f16, 2 q4_0, 3 q4_1, 8 q8_0, 30 bf16)",
-                      r.file(), where, info->type);
+                      r.file(), where(), info->type);
   }
   const int64_t row = info->ne.empty() ? 1 : info->ne[0];
   if (row % type->block_size != 0) {
     return make_error(ErrorCode::kFormat,
                       "{}: {} of type {} has rows of {} elements, not a multiple of the block "
                       "size {}",
-                      r.file(), where, type->name, row, type->block_size);
+                      r.file(), where(), type->name, row, type->block_size);
   }
   if (__builtin_mul_overflow(static_cast<uint64_t>(numel / type->block_size), type->type_size,
                              &info->nbytes)) {
-    return make_error(ErrorCode::kFormat, "{}: {} byte size overflows 64 bits", r.file(), where);
+    return make_error(ErrorCode::kFormat, "{}: {} byte size overflows 64 bits", r.file(), where());
   }
-  QF_ASSIGN_OR_RETURN(info->offset, r.read<uint64_t>(where + " offset"));
+  QF_ASSIGN_OR_RETURN(info->offset, read_lazy<uint64_t>(r, [&] { return where() + " offset"; }));
   return ok_status();
 }
 
@@ -244,6 +270,7 @@ Result<GgufFile> GgufFile::parse(std::span<const std::byte> bytes, std::string f
     g.alignment_ = *v;
   }
   g.tensors_.reserve(n_tensors);
+  g.tensor_index_.reserve(n_tensors);
   for (uint64_t i = 0; i < n_tensors; ++i) {
     GgufTensorInfo info;
     QF_TRY(parse_tensor_info(r, i, &info));

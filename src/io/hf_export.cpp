@@ -20,6 +20,7 @@
 #include "qforge/core/log.h"
 #include "qforge/core/mmap_file.h"
 #include "qforge/core/parallel.h"
+#include "qforge/core/path_guard.h"
 #include "qforge/formats/scalar.h"
 #include "qforge/io/safetensors.h"
 #include "qforge/model/synthetic.h"
@@ -281,16 +282,6 @@ Result<std::optional<TokenizerCopy>> plan_tokenizer(const LoadedModel& model,
   return std::optional<TokenizerCopy>(std::move(*copy));
 }
 
-// True when `inner` is `outer` or lies below it.
-bool path_within(const fs::path& inner, const fs::path& outer) {
-  auto i = inner.begin();
-  for (auto o = outer.begin(); o != outer.end(); ++o, ++i) {
-    if (o->empty()) continue;  // a trailing separator
-    if (i == inner.end() || *i != *o) return false;
-  }
-  return true;
-}
-
 void fsync_directory(const fs::path& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return;
@@ -299,8 +290,7 @@ void fsync_directory(const fs::path& dir) {
 }
 
 // Checks the output path and returns (target, whether a non-empty directory is replaced).
-Result<std::pair<fs::path, bool>> check_target(const fs::path& dir, const LoadedModel& model,
-                                               bool overwrite) {
+Result<std::pair<fs::path, bool>> check_target(const fs::path& dir, bool overwrite) {
   fs::path target = dir.lexically_normal();
   if (!target.empty() && target.filename().empty()) target = target.parent_path();
   if (target.empty() || target == "." || target == ".." || target == target.root_path()) {
@@ -333,17 +323,6 @@ Result<std::pair<fs::path, bool>> check_target(const fs::path& dir, const Loaded
                       "export_hf_checkpoint: output {} already exists and is not empty (pass "
                       "--overwrite to replace it)",
                       target.string());
-  }
-  const std::string& source = model.weights.source();
-  if (!source.empty()) {
-    const fs::path src = fs::weakly_canonical(source, ec);
-    const fs::path out = fs::weakly_canonical(target, ec);
-    if (!ec && path_within(src, out)) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        "export_hf_checkpoint: output {} holds the model being converted ({}); "
-                        "replacing it would delete the source, write somewhere else",
-                        target.string(), source);
-    }
   }
   return std::make_pair(target, true);
 }
@@ -494,10 +473,18 @@ Status export_hf_checkpoint(const LoadedModel& model, const fs::path& dir,
         "written",
         model.weights.tensors().size() - tensors.size(), model.weights.source());
   }
-  QF_ASSIGN_OR_RETURN(auto checked, check_target(dir, model, options.overwrite));
+  QF_ASSIGN_OR_RETURN(auto checked, check_target(dir, options.overwrite));
   const fs::path target = checked.first;
   const bool replace = checked.second;
   QF_ASSIGN_OR_RETURN(std::optional<TokenizerCopy> tokenizer, plan_tokenizer(model, options));
+  // The output directory (replaced wholesale with --overwrite, or written into) must not be,
+  // hold or sit inside the model or the tokenizer being copied.
+  {
+    std::vector<fs::path> inputs = {model.weights.source(), options.tokenizer_path};
+    if (tokenizer) inputs.push_back(tokenizer->source);
+    QF_TRY(
+        check_output_path(target, inputs, OutputKind::kDirectory, "export_hf_checkpoint: output"));
+  }
 
   std::error_code ec;
   const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");

@@ -1,7 +1,9 @@
 // Implementation of the internal reader helpers declared in io_util.h.
 #include "io/io_util.h"
 
-#include <unordered_set>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace qforge::io_detail {
 
@@ -23,37 +25,113 @@ std::string printable(std::string_view text, size_t max) {
 
 namespace qforge::io_detail {
 
+// Builds the DOM from SAX events itself. nlohmann's callback parser (json::parse with a
+// parser_callback_t) rescans the parent's members at every nested object's end to drop
+// "discarded" values, so an object with n object members took O(n^2) (100k safetensors tensors:
+// minutes). Here each event is O(log n) (std::map insert), and a duplicate key is found by the
+// same insert that places the value.
+class StrictDomBuilder final : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  using json = nlohmann::json;
+
+  bool null() override { return add(json(nullptr)); }
+  bool boolean(bool v) override { return add(json(v)); }
+  bool number_integer(number_integer_t v) override { return add(json(v)); }
+  bool number_unsigned(number_unsigned_t v) override { return add(json(v)); }
+  bool number_float(number_float_t v, const string_t& /*text*/) override { return add(json(v)); }
+  bool string(string_t& v) override { return add(json(std::move(v))); }
+  bool binary(binary_t& v) override { return add(json::binary(std::move(v))); }
+  bool start_object(std::size_t /*elements*/) override { return open(json::object()); }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t /*elements*/) override { return open(json::array()); }
+  bool end_array() override { return close(); }
+  bool key(string_t& k) override {
+    key_ = std::move(k);
+    return true;
+  }
+  bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
+                   const nlohmann::detail::exception& e) override {
+    error_ = e.what();
+    return false;
+  }
+
+  json& root() { return root_; }
+  const std::string& error() const { return error_; }
+  const std::string& duplicate() const { return duplicate_; }
+
+ private:
+  // Places `v` in the open container (or as the root); returns where it went, or nullptr for a
+  // duplicate key (parsing stops there).
+  json* place(json&& v) {
+    if (stack_.empty()) {
+      root_ = std::move(v);
+      return &root_;
+    }
+    json& top = *stack_.back();
+    if (top.is_array()) {
+      auto& a = top.get_ref<json::array_t&>();
+      a.push_back(std::move(v));
+      return &a.back();
+    }
+    auto& o = top.get_ref<json::object_t&>();
+    auto [it, inserted] = o.emplace(std::move(key_), std::move(v));
+    if (!inserted) {
+      duplicate_ = it->first;
+      return nullptr;
+    }
+    return &it->second;
+  }
+  bool add(json&& v) { return place(std::move(v)) != nullptr; }
+  bool open(json&& container) {
+    // The pointers on the stack stay valid: a container's parent only grows after it is closed
+    // (arrays append after their last element ends; std::map nodes never move).
+    json* p = place(std::move(container));
+    if (p == nullptr) return false;
+    stack_.push_back(p);
+    return true;
+  }
+  bool close() {
+    if (!stack_.empty()) stack_.pop_back();
+    return true;
+  }
+
+  json root_;
+  std::vector<json*> stack_;
+  std::string key_;
+  std::string error_;
+  std::string duplicate_;
+};
+
 Result<nlohmann::json> parse_json_strict(std::string_view text, std::string_view file) {
   QF_TRY(check_json_depth(text, file));
-  // One set of keys per open object; a key seen twice in the same object is an error (readers
-  // disagree on which copy wins, which hides tampering).
-  std::vector<std::unordered_set<std::string>> open_objects;
-  std::string duplicate;
-  auto callback = [&](int /*depth*/, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-    using E = nlohmann::json::parse_event_t;
-    if (event == E::object_start) {
-      open_objects.emplace_back();
-    } else if (event == E::object_end) {
-      if (!open_objects.empty()) open_objects.pop_back();
-    } else if (event == E::key && !open_objects.empty() && parsed.is_string()) {
-      const auto& key = parsed.get_ref<const std::string&>();
-      if (!open_objects.back().insert(key).second && duplicate.empty()) duplicate = key;
-    }
-    return true;
-  };
-  nlohmann::json doc;
+  // nlohmann's lexer takes a NUL byte for the end of input: "{}\0anything" would parse. JSON text
+  // never holds a raw NUL (inside strings it must be escaped as \u0000).
+  if (const size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    return make_error(ErrorCode::kFormat,
+                      "{}: NUL byte at offset {} of the JSON text (JSON holds no raw NUL bytes; "
+                      "NUL-padded or binary file?)",
+                      file, nul);
+  }
+  // A key seen twice in the same object is an error (readers disagree on which copy wins, which
+  // hides tampering).
+  StrictDomBuilder builder;
+  bool ok = false;
   try {
-    doc = nlohmann::json::parse(text.begin(), text.end(), callback);
+    ok = nlohmann::json::sax_parse(text.begin(), text.end(), &builder);
   } catch (const nlohmann::json::exception& e) {
     return make_error(ErrorCode::kFormat, "{}: malformed JSON: {}", file, e.what());
   }
-  if (!duplicate.empty()) {
+  if (!builder.duplicate().empty()) {
     return make_error(ErrorCode::kFormat,
                       "{}: key '{}' appears twice in one JSON object (expected unique keys; "
                       "corrupt or tampered file?)",
-                      file, printable(duplicate));
+                      file, printable(builder.duplicate()));
   }
-  return doc;
+  if (!ok) {
+    return make_error(ErrorCode::kFormat, "{}: malformed JSON: {}", file,
+                      builder.error().empty() ? "parse stopped" : builder.error());
+  }
+  return std::move(builder.root());
 }
 
 const char* json_type_name(const nlohmann::json& value) {

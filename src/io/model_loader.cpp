@@ -138,6 +138,13 @@ Result<CheckpointFormat> detect_checkpoint_format(const std::string& path) {
     return make_error(ErrorCode::kNotFound, "{}: no such file or directory", path);
   }
   if (fs::is_directory(status)) return CheckpointFormat::HfDirectory;
+  if (!fs::is_regular_file(status)) {
+    // A FIFO would block the open below forever; a device is no model.
+    return make_error(ErrorCode::kInvalidArgument,
+                      "{}: not a regular file or directory (a FIFO, socket or device?); expected "
+                      "a model file (.gguf, .safetensors, llama2.c .bin) or an HF directory",
+                      path);
+  }
   std::ifstream in(path, std::ios::binary);
   char head[9] = {};
   in.read(head, sizeof(head));

@@ -3,23 +3,23 @@
 
 #include <fmt/format.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
+
+#include "io/io_util.h"
 
 namespace qforge::io_detail {
 namespace {
 
 namespace fs = std::filesystem;
 
+constexpr uint64_t kMaxQuantJsonBytes = uint64_t{64} << 20;
+
 Result<std::optional<nlohmann::json>> read_json_file(const fs::path& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) return std::optional<nlohmann::json>();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(ErrorCode::kIo, "cannot read '{}'", path.string());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto j = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  // MmapFile-based: a FIFO or device in place of the file is refused, never blocks.
+  QF_ASSIGN_OR_RETURN(std::string text, read_text_file(path, kMaxQuantJsonBytes));
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {
     return make_error(ErrorCode::kFormat, "'{}' is not a JSON object", path.string());
   }

@@ -191,6 +191,16 @@ Result<SafetensorsHeader> parse_safetensors_header(std::span<const std::byte> by
                       file, printable(text.substr(0, 8)));
   }
   QF_ASSIGN_OR_RETURN(nlohmann::json doc, io_detail::parse_json_strict(text, file));
+  // Padding after the closing brace: spaces only, as the format specifies (parse_json_strict has
+  // already refused NUL bytes, which nlohmann's lexer would take for the end of the text).
+  const size_t close = text.find_last_not_of(' ');
+  if (close == std::string_view::npos || text[close] != '}') {
+    return make_error(ErrorCode::kFormat,
+                      "{}: the {}-byte header does not end with '}}' followed only by space "
+                      "padding (byte {} is '{}'; NUL-padded or corrupt header?)",
+                      file, n, close == std::string_view::npos ? 0 : close,
+                      printable(close == std::string_view::npos ? text : text.substr(close, 8)));
+  }
   if (!doc.is_object()) {
     return make_error(ErrorCode::kFormat, "{}: header is a JSON {}, expected an object", file,
                       io_detail::json_type_name(doc));
@@ -262,13 +272,21 @@ Result<SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path)
   out.path_ = path.string();
   out.file_ = std::make_shared<const MmapFile>(std::move(mapped));
   QF_ASSIGN_OR_RETURN(out.header_, parse_safetensors_header(out.file_->bytes(), out.path_));
+  const auto& tensors = out.header_.tensors;
+  out.by_name_.resize(tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) out.by_name_[i] = static_cast<uint32_t>(i);
+  std::sort(out.by_name_.begin(), out.by_name_.end(),
+            [&](uint32_t a, uint32_t b) { return tensors[a].name < tensors[b].name; });
   return out;
 }
 
 const SafetensorsTensorInfo* SafetensorsFile::find(std::string_view name) const {
-  for (const auto& t : header_.tensors) {
-    if (t.name == name) return &t;
-  }
+  // Binary search over the names (a linear scan per lookup made loading n tensors O(n^2)).
+  const auto& tensors = header_.tensors;
+  const auto it = std::lower_bound(
+      by_name_.begin(), by_name_.end(), name,
+      [&](uint32_t i, std::string_view n) { return std::string_view(tensors[i].name) < n; });
+  if (it != by_name_.end() && tensors[*it].name == name) return &tensors[*it];
   return nullptr;
 }
 

@@ -54,14 +54,14 @@ Status save_partial_state(const fs::path& dir, const PartialState& s) {
 
 Result<PartialState> load_partial_state(const fs::path& dir) {
   const fs::path path = dir / kStateFile;
-  std::ifstream in(path);
-  if (!in) {
-    return make_error(ErrorCode::kNotFound, "{} is missing (not a qforge partial run?)",
-                      path.string());
+  // MmapFile, not ifstream: a FIFO or device in place of the state file is refused at once.
+  auto file = MmapFile::open(path);
+  if (!file.ok()) {
+    return make_error(file.error().code(), "{} (not a qforge partial run?)",
+                      file.error().message());
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  json j = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  const std::string_view text(reinterpret_cast<const char*>(file->data()), file->size());
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {
     return make_error(ErrorCode::kFormat, "{} is not valid JSON", path.string());
   }

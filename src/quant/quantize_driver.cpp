@@ -13,6 +13,7 @@
 #include "qforge/calib/observer.h"
 #include "qforge/core/log.h"
 #include "qforge/core/mmap_file.h"
+#include "qforge/core/path_guard.h"
 #include "qforge/core/progress.h"
 #include "qforge/io/model_loader.h"
 #include "qforge/io/safetensors.h"
@@ -82,7 +83,9 @@ Result<std::string> run_fingerprint(const QuantizeOptions& o, const CalibDataset
   std::vector<fs::path> shards;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
-    if (e.path().extension() == ".safetensors") shards.push_back(e.path());
+    if (e.path().extension() == ".safetensors" && e.is_regular_file(ec)) {
+      shards.push_back(e.path());  // (a FIFO named *.safetensors would block the read below)
+    }
   }
   std::sort(shards.begin(), shards.end());
   for (const auto& shard : shards) {
@@ -120,6 +123,16 @@ uint64_t estimate_peak_bytes(const ModelConfig& c, int64_t samples, int64_t seq_
 }
 
 Status check_output_paths(const QuantizeOptions& o, const fs::path& out, const fs::path& partial) {
+  // --overwrite replaces `out` (and --resume / a fresh run `partial`) wholesale: neither may be,
+  // hold or sit inside the model or a calibration input.
+  std::vector<fs::path> inputs = {o.model_dir};
+  for (const std::string& c : o.calib.paths) inputs.emplace_back(c);
+  QF_TRY(check_output_path(out, inputs, OutputKind::kDirectory, "quantize: --output"));
+  QF_TRY(check_output_path(partial, inputs, OutputKind::kDirectory,
+                           "quantize: the partial-run directory"));
+  // publish_directory() moves an old output aside to <out>.replaced and deletes it.
+  QF_TRY(check_output_path(out.string() + ".replaced", inputs, OutputKind::kDirectory,
+                           "quantize: the set-aside directory"));
   std::error_code ec;
   if (fs::exists(out, ec) && !o.overwrite) {
     return make_error(ErrorCode::kInvalidArgument,

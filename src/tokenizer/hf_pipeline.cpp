@@ -133,6 +133,12 @@ Status apply_normalizers(const std::vector<NormalizerStep>& steps, std::string_v
                          std::string& out) {
   thread_local std::string a, b;
   a.assign(text);
+  // Every step's output is bounded, not only the chain's: real normalizers grow text by a few
+  // times at most (" " -> "\xE2\x96\x81" triples spaces; NFKD of U+FDFA gives 18 characters),
+  // while chained Replace steps ("a" -> 1024 x "a") would multiply it without bound.
+  const size_t limit =
+      std::min<size_t>(text.size(), kMaxNormalizerInputBytes) * kMaxNormalizerGrowth + 4096;
+  size_t index = 0;
   for (const NormalizerStep& step : steps) {
     b.clear();
     switch (step.kind) {
@@ -141,7 +147,8 @@ Status apply_normalizers(const std::vector<NormalizerStep>& steps, std::string_v
         b.append(a);
         break;
       case NormalizerStep::Kind::kReplace:
-        QF_TRY(step.pattern->replace_all(a, step.text, b));
+        QF_TRY(step.pattern->replace_all(a, step.text, b, limit)
+                   .context(fmt::format("normalizer step {}", index)));
         break;
       case NormalizerStep::Kind::kNfc:
         QF_TRY(unicode_normalize(UnicodeForm::kNFC, a, b));
@@ -162,7 +169,14 @@ Status apply_normalizers(const std::vector<NormalizerStep>& steps, std::string_v
         b.append(strip_whitespace(a, step.strip_left, step.strip_right));
         break;
     }
+    if (b.size() > limit) {
+      return make_error(ErrorCode::kFormat,
+                        "normalizer step {} grows {} input bytes to {} bytes, past the limit of "
+                        "{} ({}x the input; hostile tokenizer.json?)",
+                        index, text.size(), b.size(), limit, kMaxNormalizerGrowth);
+    }
     std::swap(a, b);
+    ++index;
   }
   out.append(a);
   return ok_status();

@@ -123,11 +123,15 @@ void HfTokenizer::prepare_decoding() {
   for (int32_t id = 0; id < n; ++id) {
     if (!c.vocab.present(id) || token_skipped_[id]) continue;
     a.assign(c.vocab.piece(id));
+    const size_t limit = a.size() * kMaxNormalizerGrowth + 4096;  // for the whole chain
     for (const DecoderStep& d : c.decoders) {
       b.clear();
       switch (d.kind) {
         case DecoderStep::Kind::kReplace:
-          if (!d.pattern->replace_all(a, d.text, b).ok()) b = a;
+          // Bounded like the normalizers: a decoder Replace chain cannot blow a piece up.
+          if (!d.pattern->replace_all(a, d.text, b, limit).ok()) {
+            b = a;
+          }
           break;
         case DecoderStep::Kind::kByteFallback: {
           const int byte = parse_byte_piece(a);

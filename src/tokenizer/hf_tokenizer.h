@@ -98,6 +98,10 @@ struct HfTokenizerConfig {
 // Applies one pre-tokenizer step: `in` -> `out` (out is overwritten).
 Status apply_pre_tokenizer(const PreTokenizerStep& step, const PreTokens& in, PreTokens& out);
 // Applies the normalizers to `text` (valid UTF-8), appending the result to `out`.
+// The normalizer chain's bound: no step's output may exceed kMaxNormalizerGrowth times the input
+// (plus 4 KiB).
+inline constexpr size_t kMaxNormalizerGrowth = 32;
+inline constexpr size_t kMaxNormalizerInputBytes = size_t{1} << 34;  // keeps the product in range
 Status apply_normalizers(const std::vector<NormalizerStep>& steps, std::string_view text,
                          std::string& out);
 // Splits [0, text.size()) into matches and the gaps between them per `behavior` (HF's

@@ -7,6 +7,13 @@ namespace qforge::tokenizer {
 
 Result<Json> parse_json_bounded(std::string_view text, const std::string& source, int max_depth) {
   QF_TRY(check_json_depth(text, source, max_depth));
+  // nlohmann's lexer stops at a NUL byte as at the end of input ("{...}\0garbage" would parse).
+  if (const size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    return make_error(ErrorCode::kFormat,
+                      "{}: NUL byte at offset {} (JSON text holds no raw NUL bytes; binary or "
+                      "NUL-padded file?)",
+                      source, nul);
+  }
   try {
     return Json::parse(text.begin(), text.end());
   } catch (const Json::exception& e) {

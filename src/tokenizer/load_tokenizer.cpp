@@ -70,11 +70,33 @@ Result<fs::path> find_in_directory(const fs::path& dir) {
                     dir.string());
 }
 
+Result<std::unique_ptr<Tokenizer>> load_tokenizer_any(const fs::path& path_in,
+                                                      int64_t vocab_size_hint);
+
 }  // namespace
 
 Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::string& path_text,
                                                   int64_t vocab_size_hint) {
-  fs::path path(path_text);
+  QF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok,
+                      load_tokenizer_any(path_text, vocab_size_hint));
+  // Ids at or past the model's vocabulary would index past its embedding and lm_head rows: a
+  // tokenizer with more pieces than the model has rows belongs to another model.
+  if (vocab_size_hint > 0 && tok->vocab_size() > vocab_size_hint) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "load_tokenizer: {} has {} pieces but the model's vocab_size is {} (ids {}.."
+                      "{} have no embedding row): the tokenizer of another model? pass the "
+                      "matching one with --tokenizer",
+                      path_text, tok->vocab_size(), vocab_size_hint, vocab_size_hint,
+                      tok->vocab_size() - 1);
+  }
+  return tok;
+}
+
+namespace {
+
+Result<std::unique_ptr<Tokenizer>> load_tokenizer_any(const fs::path& path_in,
+                                                      int64_t vocab_size_hint) {
+  fs::path path(path_in);
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
     QF_ASSIGN_OR_RETURN(path, find_in_directory(path));
@@ -102,5 +124,7 @@ Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::string& path_text,
                     "a .gguf, or a model directory holding one",
                     path.string(), file.size());
 }
+
+}  // namespace
 
 }  // namespace qforge

@@ -118,18 +118,27 @@ Status Pattern::find_all(std::string_view text, std::vector<MatchRange>& out) co
   return ok_status();
 }
 
-Status Pattern::replace_all(std::string_view text, std::string_view content,
-                            std::string& out) const {
+Status Pattern::replace_all(std::string_view text, std::string_view content, std::string& out,
+                            size_t max_out) const {
   std::vector<MatchRange> matches;
   QF_TRY(find_all(text, matches));
+  const auto grow = [&](std::string_view piece) -> Status {
+    if (piece.size() > max_out || out.size() > max_out - piece.size()) {
+      return make_error(ErrorCode::kFormat,
+                        "Replace '{}': the text grows from {} bytes past the {}-byte limit (a "
+                        "replacement chain that multiplies the text: hostile tokenizer.json?)",
+                        source_.substr(0, 40), text.size(), max_out);
+    }
+    out.append(piece);
+    return ok_status();
+  };
   size_t prev = 0;
   for (const MatchRange& m : matches) {
-    out.append(text.substr(prev, m.begin - prev));
-    out.append(content);
+    QF_TRY(grow(text.substr(prev, m.begin - prev)));
+    QF_TRY(grow(content));
     prev = m.end;
   }
-  out.append(text.substr(prev));
-  return ok_status();
+  return grow(text.substr(prev));
 }
 
 }  // namespace qforge::tokenizer

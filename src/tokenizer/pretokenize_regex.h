@@ -29,8 +29,10 @@ class Pattern {
 
   // Appends every non-overlapping, non-empty match in `text` (valid UTF-8), left to right.
   Status find_all(std::string_view text, std::vector<MatchRange>& out) const;
-  // Replaces every match with `content`.
-  Status replace_all(std::string_view text, std::string_view content, std::string& out) const;
+  // Replaces every match with `content`, appending to `out`. Fails (kFormat) as soon as `out`
+  // would grow past `max_out` bytes, so a hostile replacement never allocates more than that.
+  Status replace_all(std::string_view text, std::string_view content, std::string& out,
+                     size_t max_out = SIZE_MAX) const;
 
   const std::string& source() const { return source_; }
   bool is_regex() const { return code_ != nullptr; }

@@ -89,6 +89,111 @@ class ProtoReader {
   size_t pos_ = 0;
 };
 
+// NormalizerSpec.precompiled_charsmap, as libsentencepiece's Normalizer reads it (it checks none
+// of this itself, so a garbage charsmap makes it read wild addresses while encoding):
+//   uint32 trie_bytes (little-endian); trie_bytes of darts-clone double array (uint32 units);
+//   then the blob of NUL-terminated normalized strings that the trie's values point into.
+// A darts-clone unit: bits 0-7 label (bit 31 set on value units, which never match a byte),
+// bit 8 has_leaf, bits 10-31 offset (shifted left by 8 more when bit 9 is set), bits 0-30 the
+// value of a value unit. commonPrefixSearch starts at unit 0, goes to `pos ^ offset(unit)`, then
+// for each input byte c reads unit `pos ^ c` and continues while its label is c; at a unit with
+// has_leaf it reads the value unit at `pos ^ offset`. Every unit reachable that way, and every
+// value, is checked here: a unit read must lie inside the array, a value must start a string
+// that ends with a NUL inside the blob.
+Status check_precompiled_charsmap(std::string_view blob, std::string_view field) {
+  if (blob.empty()) return ok_status();  // no charsmap: the identity normalizer
+  if (blob.size() < 4) {
+    return make_error(ErrorCode::kFormat, "{}: {} bytes, too short for its 4-byte trie size", field,
+                      blob.size());
+  }
+  uint32_t trie_bytes = 0;
+  for (int i = 0; i < 4; ++i) {
+    trie_bytes |= static_cast<uint32_t>(static_cast<uint8_t>(blob[i])) << (8 * i);
+  }
+  if (trie_bytes > blob.size() - 4) {
+    return make_error(ErrorCode::kFormat,
+                      "{}: trie size {} bytes runs past the {} bytes that follow it", field,
+                      trie_bytes, blob.size() - 4);
+  }
+  const uint64_t n_units = trie_bytes / 4;
+  if (n_units == 0) {
+    return make_error(ErrorCode::kFormat, "{}: empty trie (size {} bytes, needs >= 4)", field,
+                      trie_bytes);
+  }
+  const std::string_view trie = blob.substr(4, n_units * 4);
+  const std::string_view strings = blob.substr(4 + static_cast<size_t>(trie_bytes));
+  const auto unit = [&](uint64_t i) {
+    uint32_t u = 0;
+    for (int b = 0; b < 4; ++b) {
+      u |= static_cast<uint32_t>(static_cast<uint8_t>(trie[4 * i + b])) << (8 * b);
+    }
+    return u;
+  };
+  const auto offset = [](uint32_t u) { return (u >> 10) << ((u & (1u << 9)) >> 6); };
+  const auto has_leaf = [](uint32_t u) { return ((u >> 8) & 1) == 1; };
+  const auto label = [](uint32_t u) { return u & ((1u << 31) | 0xFF); };
+  // A value v starts a NUL-terminated string inside the blob iff v <= the last NUL's position.
+  const size_t last_nul = strings.rfind('\0');
+  std::vector<uint8_t> visited(n_units, 0);
+  std::vector<uint64_t> stack = {0};
+  visited[0] = 1;
+  while (!stack.empty()) {
+    const uint64_t pos = stack.back();
+    stack.pop_back();
+    // The children of `pos` are units base ^ c for c in 0..255, so base | 0xFF must be inside.
+    const uint64_t base = pos ^ offset(unit(pos));
+    if ((base | 0xFF) >= n_units) {
+      return make_error(ErrorCode::kFormat,
+                        "{}: trie unit {} points to children at {}..{}, outside the {} units "
+                        "of the trie",
+                        field, pos, base & ~uint64_t{0xFF}, base | 0xFF, n_units);
+    }
+    for (uint32_t c = 0; c < 256; ++c) {  // the input may hold NUL bytes too
+      const uint64_t child = base ^ c;
+      const uint32_t u = unit(child);
+      if (label(u) != c) continue;
+      if (has_leaf(u)) {
+        const uint64_t value_at = child ^ offset(u);
+        if (value_at >= n_units) {
+          return make_error(ErrorCode::kFormat,
+                            "{}: trie unit {} has its value at unit {}, outside the {} units",
+                            field, child, value_at, n_units);
+        }
+        const uint32_t value = unit(value_at) & 0x7FFFFFFFu;
+        if (last_nul == std::string_view::npos || value > last_nul) {
+          return make_error(ErrorCode::kFormat,
+                            "{}: trie unit {} maps to normalized string offset {}, which does "
+                            "not start a NUL-terminated string inside the {}-byte blob",
+                            field, child, value, strings.size());
+        }
+      }
+      if (!visited[child]) {
+        visited[child] = 1;
+        stack.push_back(child);
+      }
+    }
+  }
+  return ok_status();
+}
+
+// Walks a NormalizerSpec (ModelProto field 3 normalizer_spec, 5 denormalizer_spec) for the
+// fields this file reads, validating its precompiled_charsmap (field 2).
+template <typename Summary>
+Status scan_normalizer_spec(std::string_view bytes, size_t at, const char* name, Summary* s) {
+  ProtoReader spec(bytes, at);
+  while (!spec.done()) {
+    QF_ASSIGN_OR_RETURN(ProtoField nf, spec.next());
+    if (nf.number == 2 && nf.wire_type == 2) {
+      QF_TRY(check_precompiled_charsmap(nf.bytes, fmt::format("{}.precompiled_charsmap", name)));
+    }
+    if (s != nullptr && nf.number == 3 && nf.wire_type == 0) s->add_dummy_prefix = nf.varint != 0;
+    if (s != nullptr && nf.number == 4 && nf.wire_type == 0) {
+      s->remove_extra_whitespaces = nf.varint != 0;
+    }
+  }
+  return ok_status();
+}
+
 struct ModelSummary {
   int64_t pieces = 0;
   int64_t model_type = 1;  // TrainerSpec.model_type: UNIGRAM = 1 (the default), BPE, WORD, CHAR
@@ -134,12 +239,9 @@ Result<ModelSummary> scan_model_proto(std::string_view data) {
         if (tf.number == 3 && tf.wire_type == 0) s.model_type = static_cast<int64_t>(tf.varint);
       }
     } else if (f.number == 3 && f.wire_type == 2) {
-      ProtoReader spec(f.bytes, at);
-      while (!spec.done()) {
-        QF_ASSIGN_OR_RETURN(ProtoField nf, spec.next());
-        if (nf.number == 3 && nf.wire_type == 0) s.add_dummy_prefix = nf.varint != 0;
-        if (nf.number == 4 && nf.wire_type == 0) s.remove_extra_whitespaces = nf.varint != 0;
-      }
+      QF_TRY(scan_normalizer_spec(f.bytes, at, "normalizer_spec", &s));
+    } else if (f.number == 5 && f.wire_type == 2) {
+      QF_TRY(scan_normalizer_spec<ModelSummary>(f.bytes, at, "denormalizer_spec", nullptr));
     }
   }
   if (s.pieces == 0) return make_error(ErrorCode::kFormat, "no pieces (field 1 of ModelProto)");

@@ -2,13 +2,14 @@
 // the baseline's log-probs (--save-logits) or comparing against them (--kl-divergence-base):
 // mean/median/p99 KL divergence, top-1 agreement, PPL ratio, as llama.cpp's perplexity reports.
 #include <cstdio>
-#include <fstream>
-#include <sstream>
+#include <filesystem>
 #include <string>
 
 #include "commands.h"
 #include "model_source.h"
 #include "qforge/core/parallel.h"
+#include "qforge/core/path_guard.h"
+#include "qforge/core/text_file.h"
 #include "qforge/eval/kl_divergence.h"
 #include "qforge/eval/perplexity.h"
 #include "qforge/runtime/generate.h"
@@ -30,15 +31,11 @@ struct EvalPplArgs {
   int threads = 0;
 };
 
-Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return make_error(ErrorCode::kNotFound, "--dataset '{}' cannot be opened (does it exist?)",
-                      path);
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+// The dataset text: a regular file of at most kMaxTextInputBytes, valid UTF-8.
+Result<std::string> read_dataset(const std::string& path) {
+  QF_ASSIGN_OR_RETURN(std::string text, read_text_input(path, "--dataset"));
+  QF_TRY(check_utf8_text(text, fmt::format("--dataset '{}'", path)));
+  return text;
 }
 
 void print_kld(const KlDivergenceResult& k) {
@@ -66,6 +63,11 @@ void run_eval_ppl(EvalPplArgs& a) {
         "--save-logits and --kl-divergence-base are exclusive (save the baseline "
         "first, then compare another model against it)");
   }
+  if (!a.save_logits.empty()) {
+    const std::vector<std::filesystem::path> inputs = {a.model, a.tokenizer, a.dataset};
+    ok_or_fail(
+        check_output_path(a.save_logits, inputs, OutputKind::kFile, "eval ppl: --save-logits"));
+  }
   const ModelSource source = load_model_source(a.model);
   const std::shared_ptr<const Model>& model = source.model;
   const ModelConfig& c = model->config();
@@ -74,7 +76,7 @@ void run_eval_ppl(EvalPplArgs& a) {
                                  a.options.ctx, c.max_position_embeddings));
   }
   auto tokenizer = load_source_tokenizer(source, a.tokenizer);
-  const std::string text = value_or_fail(read_file(a.dataset));
+  const std::string text = value_or_fail(read_dataset(a.dataset));
   const PplDataset dataset =
       value_or_fail(make_ppl_dataset(text, *tokenizer, a.options, a.dataset));
   std::printf("protocol: %s\n", dataset.protocol.c_str());

@@ -2,11 +2,13 @@
 // debugging and cross-checks with other tools (numpy.load reads it).
 #include <charconv>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "commands.h"
 #include "model_source.h"
+#include "qforge/core/path_guard.h"
 #include "qforge/model/inference_session.h"
 #include "qforge/runtime/generate.h"
 #include "qforge/runtime/npy.h"
@@ -50,6 +52,10 @@ Result<std::vector<int32_t>> parse_ids(const std::string& text) {
 
 void run_logits(const LogitsArgs& a) {
   if (a.ids.empty() == a.prompt.empty()) throw CliFailure("give exactly one of --ids or --prompt");
+  if (!a.output.empty()) {
+    const std::vector<std::filesystem::path> inputs = {a.model, a.tokenizer};
+    ok_or_fail(check_output_path(a.output, inputs, OutputKind::kFile, "logits: --output"));
+  }
   const ModelSource source = load_model_source(a.model);
   const std::shared_ptr<const Model>& model = source.model;
   const ModelConfig& c = model->config();

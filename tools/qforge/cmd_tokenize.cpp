@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "qforge/core/text_file.h"
 #include "qforge/tokenizer/tokenizer.h"
 
 namespace qforge::cli {
@@ -109,9 +110,7 @@ void run_tokenize(const TokenizeOptions& o) {
 
   std::string text = o.text;
   if (!o.file.empty()) {
-    std::ifstream in(o.file, std::ios::binary);
-    if (!in) throw CliFailure(fmt::format("tokenize: cannot read --file {}", o.file));
-    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    text = value_or_fail(read_text_input(o.file, "tokenize: --file"));
   }
   const std::vector<int32_t> ids = value_or_fail(tokenizer->encode(text, o.bos));
   if (o.json) {

@@ -1,6 +1,8 @@
 // qforge: quantize, build, evaluate and serve LLMs. Dispatches to one file per subcommand.
 #include <csignal>
 #include <cstdio>
+#include <exception>
+#include <new>
 
 #include "commands.h"
 
@@ -19,6 +21,15 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const qforge::cli::CliFailure& e) {
+    std::fprintf(stderr, "qforge: error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    // An input that asked for more memory than there is: a message and exit 1, not an abort.
+    std::fprintf(stderr,
+                 "qforge: error: out of memory (an input asked for more memory than is "
+                 "available; check the input files and sizes)\n");
+    return 1;
+  } catch (const std::exception& e) {
     std::fprintf(stderr, "qforge: error: %s\n", e.what());
     return 1;
   }

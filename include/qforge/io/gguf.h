@@ -26,7 +26,10 @@ inline constexpr uint64_t kGgufDefaultAlignment = 32;
 // Reader caps (checked, with the bytes left in the file, before anything is allocated).
 inline constexpr uint64_t kGgufMaxStringBytes = 16ull << 20;  // 16 MiB
 inline constexpr uint64_t kGgufMaxArrayElements = 1ull << 24;
-inline constexpr uint64_t kGgufMaxTensors = 10'000'000;
+// A million: real checkpoints hold at most tens of thousands (a 671B MoE with unmerged experts
+// ~50k); each tensor info costs ~150 bytes of memory, so the cap bounds a hostile header to
+// ~150 MB and about a second.
+inline constexpr uint64_t kGgufMaxTensors = 1'000'000;
 inline constexpr uint64_t kGgufMaxKeyValues = 1'000'000;
 inline constexpr uint32_t kGgufMaxDims = 4;
 

@@ -80,6 +80,7 @@ class SafetensorsFile {
   std::shared_ptr<const MmapFile> file_;
   SafetensorsHeader header_;
   std::string path_;
+  std::vector<uint32_t> by_name_;  // indices of header_.tensors sorted by name (find: log n)
 };
 
 // Collects tensors and metadata and writes them in the reference library's layout: tensors
