@@ -72,7 +72,7 @@ Result<BatchBenchResult> run_batch_bench(LLM& llm, const BatchBenchOptions& o) {
       if (st.prefill_tokens > 0) {
         prefill_s += st.seconds;
         prefill_tokens += st.prefill_tokens;
-      } else if (st.decode_tokens == b) {
+      } else if (st.decode_tokens == b) {  // the whole batch decoding
         decode_s += st.seconds;
         decode_tokens += st.decode_tokens;
       }

@@ -43,7 +43,7 @@ inline TestModel load_stories() {
 inline std::shared_ptr<const Model> synthetic_model(
     const std::string& name, const std::function<void(ModelConfig&)>& edit = {}) {
   const auto dir = std::filesystem::temp_directory_path() /
-                   ("qforge_runtime_synth_" + name + "_" + std::to_string(::getpid()));
+                   ("qforge_runtime_synth_" + name);  // shared by runs (files written atomically)
   if (!std::filesystem::exists(dir / "config.json")) {
     auto config = synthetic_preset(name);
     if (!config.ok()) return nullptr;

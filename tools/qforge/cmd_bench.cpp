@@ -104,7 +104,11 @@ void run_batch_bench_cli(BenchArgs& a) {
   bc.max_input_len = a.input_len;
   bc.max_seq_len = a.input_len + a.output_len;
   bc.max_batch_size = max_batch;
-  bc.max_num_tokens = a.max_num_tokens;
+  // Default: every prompt of the largest batch prefilled in one step, so that the decode steps
+  // that follow carry the whole batch (capped: activations grow with the step's tokens).
+  bc.max_num_tokens = a.max_num_tokens > 0
+                          ? a.max_num_tokens
+                          : std::clamp<int64_t>(max_batch * a.input_len, a.input_len, 8192);
   bc.kv_cache_block_size = a.block_size;
   if (!a.kv_cache.empty()) bc.kv_cache_storage = value_or_fail(parse_kv_cache_storage(a.kv_cache));
   RuntimeOptions ro;
@@ -116,7 +120,7 @@ void run_batch_bench_cli(BenchArgs& a) {
     BuildConfig& e = engine.build_config;
     e.max_batch_size = std::max(e.max_batch_size, max_batch);
     e.kv_cache_blocks = 0;
-    if (a.max_num_tokens > 0) e.max_num_tokens = a.max_num_tokens;
+    e.max_num_tokens = bc.max_num_tokens;
     if (bc.kv_cache_storage) engine.kv_cache_storage = *bc.kv_cache_storage;
     llm.emplace(value_or_fail(LLM::create(engine, ro)));
   } else {
@@ -212,7 +216,7 @@ static void register_bench(CLI::App& app) {
   cmd->add_option("--output-len", a.output_len, "Batched: new tokens per sequence")
       ->capture_default_str();
   cmd->add_option("--max-num-tokens", a.max_num_tokens,
-                  "Batched: tokens per step (default max(input len, largest batch))");
+                  "Batched: tokens per step (default min(largest batch x input len, 8192))");
   cmd->add_option("--kv-cache", a.kv_cache, "Batched: KV storage f32|f16|bf16|fp8|int8");
   cmd->add_option("--kv-cache-block-size", a.block_size, "Batched: tokens per KV page")
       ->capture_default_str();

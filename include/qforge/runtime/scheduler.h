@@ -48,8 +48,8 @@ struct SchedulerConfig {
 };
 
 struct RequestOutput {
-  int64_t request_id = 0;
-  std::string prompt;  // the text given to LLM::generate (empty for token-id prompts)
+  int64_t request_id = 0;  // Scheduler: its add_request id; LLM::generate: the prompt's index
+  std::string prompt;      // the text given to LLM::generate (empty for token-id prompts)
   std::vector<int32_t> prompt_ids;
   std::string text;                 // generated text, cut before a stop string
   std::vector<int32_t> output_ids;  // generated ids (EOS / stop token included when it ended)
