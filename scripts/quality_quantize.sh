@@ -8,11 +8,12 @@
 #                  multiples of 128: INT4 uses group 32 with a padded last group, exported as
 #                  compressed-tensors; NVFP4/MXFP4 leave down_proj (172 inputs) in F32.
 # Usage: scripts/quality_quantize.sh [BUILD_DIR] [WORK_DIR] [llama-mix|stories260K|all]
+# QFORGE_SHARED=DIR overrides where models/ and data/ are found (default: ../shared).
 set -euo pipefail
 BIN=$(realpath "${1:-build/release}")/bin/qforge
 WORK=${2:-/tmp/qforge-quality}
 WHICH=${3:-all}
-SHARED=$(cd "$(dirname "$0")/../../shared" && pwd)
+SHARED=${QFORGE_SHARED:-$(cd "$(dirname "$0")/../../shared" && pwd)}
 TS=$SHARED/data/tinystories/tinystories_valid_first1000.txt
 export QFORGE_NO_PROGRESS=1
 mkdir -p "$WORK"
@@ -85,8 +86,9 @@ if [ "$WHICH" = all ] || [ "$WHICH" = llama-mix ]; then
     "WikiText-2 raw test, 40 x 512" "--dataset $SHARED/data/wikitext-2-raw/wiki.test.raw --ctx 512 --max-chunks 40" \
     "${ROWS[@]}" \
     "int4_wo|int4_wo g128||" "int4_awq|int4_awq g128||" "int4_gptq|int4_gptq g128||" \
+    "int4_awq_gptq|int4_awq_gptq g128||" \
     "int4_wo|int4_wo g64|--group-size 64|" "int4_awq|int4_awq g64|--group-size 64|" \
-    "int4_gptq|int4_gptq g64|--group-size 64|" \
+    "int4_gptq|int4_gptq g64|--group-size 64|" "int4_awq_gptq|int4_awq_gptq g64|--group-size 64|" \
     "w4a8_awq|w4a8_awq||" "nvfp4|nvfp4||" "mxfp4|mxfp4||" "w4a8_mxfp4_fp8|w4a8_mxfp4_fp8||" \
     "fp8|fp8 + kv fp8|--kv-cache fp8|" "fp8|fp8 + kv fp8|--kv-cache fp8|--kv-cache fp8-unit" \
     "fp8|fp8 + kv int8|--kv-cache int8|" "fp8|fp8 + kv int8|--kv-cache int8|--kv-cache int8-unit" \
@@ -102,9 +104,9 @@ if [ "$WHICH" = all ] || [ "$WHICH" = stories260K ]; then
     "TinyStories 1-10 (docs)" "--dataset $TS --doc-separator <|endoftext|> --max-chunks 10" "" "" \
     "${ROWS[@]}" \
     "int4_wo|int4_wo g32|--group-size 32 $CT|" "int4_awq|int4_awq g32|--group-size 32 $CT|" \
-    "int4_gptq|int4_gptq g32|--group-size 32 $CT|" \
+    "int4_gptq|int4_gptq g32|--group-size 32 $CT|" "int4_awq_gptq|int4_awq_gptq g32|--group-size 32 $CT|" \
     "int4_wo|int4_wo g16|--group-size 16 $CT|" "int4_awq|int4_awq g16|--group-size 16 $CT|" \
-    "int4_gptq|int4_gptq g16|--group-size 16 $CT|" \
+    "int4_gptq|int4_gptq g16|--group-size 16 $CT|" "int4_awq_gptq|int4_awq_gptq g16|--group-size 16 $CT|" \
     "nvfp4|nvfp4 (down_proj f32)|--exclude *.down_proj|" "mxfp4|mxfp4 (down_proj f32)|--exclude *.down_proj|" \
     "fp8|fp8 + kv fp8|--kv-cache fp8|" "fp8|fp8 + kv fp8|--kv-cache fp8|--kv-cache fp8-unit" \
     "fp8|fp8 + kv int8|--kv-cache int8|" "fp8|fp8 + kv int8|--kv-cache int8|--kv-cache int8-unit"

@@ -146,8 +146,9 @@ uint32_t round_magnitude(double a, int mantissa_bits, int emin) {
          static_cast<uint32_t>(significand);
 }
 
-// E8M0 is unsigned with no mantissa: the nearest power of two, ties (1.5 * 2^k) to the even
-// code, everything below 2^-127 (zero included) clamped up to 2^-127.
+// E8M0 is unsigned with no mantissa: the nearest power of two, ties (1.5 * 2^k) up to 2^(k+1)
+// (as PyTorch's float8_e8m0fnu and ml_dtypes convert), everything below 2^-127 (zero included)
+// clamped up to 2^-127.
 uint16_t encode_e8m0(float x, Saturation saturation) {
   const uint32_t bits = std::bit_cast<uint32_t>(x);
   if (std::isnan(x)) return 0xFF;
@@ -160,7 +161,7 @@ uint16_t encode_e8m0(float x, Saturation saturation) {
   if (k < -127) return 0x00;
   const double fraction = std::ldexp(a, -k);  // in [1, 2)
   int code = k + 127;
-  if (fraction > 1.5 || (fraction == 1.5 && (code & 1))) ++code;
+  if (fraction >= 1.5) ++code;
   if (code > 0xFE) return saturation == Saturation::kSatFinite ? 0xFE : 0xFF;
   return static_cast<uint16_t>(code);
 }

@@ -199,16 +199,16 @@ uint8_t float_to_e8m0(float x) {
   if ((bits >> 31) || (bits & kFloatAbsMask) > kFloatInfBits) return 0xFF;  // negative or NaN
   if (bits == kFloatInfBits) return 0xFE;  // saturating, like overflow below
   // The E8M0 code of 2^k is float's exponent field (same bias 127). The tie between 2^k and
-  // 2^(k+1) is at mantissa 0x400000 and goes to the even code.
+  // 2^(k+1) is at mantissa 0x400000 and rounds up (PyTorch, ml_dtypes).
   const uint32_t exponent_field = bits >> 23;
   const uint32_t mantissa = bits & 0x7FFFFFu;
   if (exponent_field == 0) {
     // Float subnormals: mantissa * 2^-149, between codes 0 (2^-127 = mantissa 0x400000) and
-    // 1 (2^-126); the tie 1.5 * 2^-127 (mantissa 0x600000) goes to code 0, and all below 2^-127
-    // clamps to code 0.
-    return mantissa > 0x600000u ? 0x01 : 0x00;
+    // 1 (2^-126); the tie 1.5 * 2^-127 (mantissa 0x600000) rounds up to code 1, and all below
+    // 2^-127 clamps to code 0.
+    return mantissa >= 0x600000u ? 0x01 : 0x00;
   }
-  const bool round_up = mantissa > 0x400000u || (mantissa == 0x400000u && (exponent_field & 1));
+  const bool round_up = mantissa >= 0x400000u;
   const uint32_t code = exponent_field + (round_up ? 1 : 0);
   return static_cast<uint8_t>(code > 0xFE ? 0xFE : code);
 }

@@ -90,8 +90,66 @@ Result<double> linear_loss(const float* x, int64_t n_tokens, std::span<const Wei
 
 }  // namespace
 
+std::string_view awq_duo_scaling_name(AwqDuoScaling d) {
+  switch (d) {
+    case AwqDuoScaling::kOff:
+      return "off";
+    case AwqDuoScaling::kOn:
+      return "on";
+    case AwqDuoScaling::kBoth:
+      return "both";
+  }
+  return "?";
+}
+
+Result<AwqDuoScaling> parse_awq_duo_scaling(std::string_view text) {
+  for (AwqDuoScaling d : {AwqDuoScaling::kOff, AwqDuoScaling::kOn, AwqDuoScaling::kBoth}) {
+    if (text == awq_duo_scaling_name(d)) return d;
+  }
+  return make_error(ErrorCode::kInvalidArgument, "AWQ duo scaling '{}' is not one of on, off, both",
+                    text);
+}
+
+Result<std::vector<float>> awq_weight_mean(std::span<const WeightRef> weights, int64_t cols,
+                                           int64_t group_size) {
+  constexpr const char* kFn = "awq_weight_mean";
+  QF_TRY(check_weights(kFn, weights, cols));
+  if (group_size <= 0) {
+    return make_error(ErrorCode::kInvalidArgument, "{}: group_size = {} (must be > 0)", kFn,
+                      group_size);
+  }
+  const int64_t group = std::min(group_size, cols);
+  std::vector<double> acc(static_cast<size_t>(cols), 0.0);
+  int64_t total_rows = 0;
+  for (const WeightRef& ref : weights) {
+    QF_TRY(check_finite(kFn, "w", ref.w, ref.rows, cols));
+    for (int64_t r = 0; r < ref.rows; ++r) {
+      const float* row = ref.w + r * cols;
+      for (int64_t c0 = 0; c0 < cols; c0 += group) {
+        const int64_t c1 = std::min(cols, c0 + group);
+        float m = 0.0f;
+        for (int64_t j = c0; j < c1; ++j) m = std::max(m, std::fabs(row[j]));
+        const double inv = 1.0 / (static_cast<double>(m) + 1e-6);
+        for (int64_t j = c0; j < c1; ++j) acc[j] += std::fabs(row[j]) * inv;
+      }
+    }
+    total_rows += ref.rows;
+  }
+  std::vector<float> mean(static_cast<size_t>(cols));
+  for (int64_t j = 0; j < cols; ++j) {
+    mean[j] = static_cast<float>(acc[j] / static_cast<double>(total_rows));
+  }
+  return mean;
+}
+
 Result<AwqScaleSearchResult> awq_search_scales(std::span<const float> act_mean_abs, int n_grid,
                                                const AwqLossFn& loss) {
+  return awq_search_scales(act_mean_abs, {}, n_grid, AwqDuoScaling::kOff, loss);
+}
+
+Result<AwqScaleSearchResult> awq_search_scales(std::span<const float> act_mean_abs,
+                                               std::span<const float> w_mean, int n_grid,
+                                               AwqDuoScaling duo, const AwqLossFn& loss) {
   constexpr const char* kFn = "awq_search_scales";
   if (act_mean_abs.empty()) {
     return make_error(ErrorCode::kInvalidArgument, "{}: act_mean_abs is empty", kFn);
@@ -109,41 +167,83 @@ Result<AwqScaleSearchResult> awq_search_scales(std::span<const float> act_mean_a
     }
   }
   const size_t cols = act_mean_abs.size();
+  if (duo != AwqDuoScaling::kOff) {
+    if (w_mean.size() != cols) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "{}: w_mean has {} values but act_mean_abs has {} (duo scaling needs one "
+                        "weight mean per input channel)",
+                        kFn, w_mean.size(), cols);
+    }
+    for (size_t j = 0; j < cols; ++j) {
+      if (!std::isfinite(w_mean[j]) || w_mean[j] < 0.0f) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "{}: w_mean[{}] = {} (must be finite and >= 0)", kFn, j, w_mean[j]);
+      }
+    }
+  }
   AwqScaleSearchResult result;
-  result.losses.reserve(static_cast<size_t>(n_grid));
   result.best_loss = std::numeric_limits<double>::infinity();
   int best = -1;
+  int index = 0;
   std::vector<float> s(cols);
-  for (int i = 0; i < n_grid; ++i) {
-    const double ratio = static_cast<double>(i) / n_grid;
-    for (size_t j = 0; j < cols; ++j) {
-      s[j] = static_cast<float>(std::max(std::pow(double{act_mean_abs[j]}, ratio), kMinScale));
-    }
-    const auto [lo, hi] = std::minmax_element(s.begin(), s.end());
-    // Centres the scales around 1 (geometric mean of the extremes) so that neither the folded
-    // norm nor the scaled weights drift far from their original magnitudes.
-    const double norm = std::sqrt(static_cast<double>(*hi) * static_cast<double>(*lo));
-    for (float& v : s) v = static_cast<float>(v / norm);
+  // Scores s; the first strict minimum wins (a tie keeps the earlier, closer-to-RTN point).
+  const auto evaluate = [&](double ratio, bool with_duo) -> Status {
     Result<double> l = loss(std::span<const float>(s));
     if (!l.ok()) {
       return std::move(l)
-          .context(fmt::format("{}: loss at ratio {} (grid point {} of {})", kFn, ratio, i, n_grid))
+          .context(fmt::format("{}: loss at ratio {}{} (evaluation {})", kFn, ratio,
+                               with_duo ? " (duo)" : "", index))
           .error();
     }
     result.losses.push_back(*l);
-    // Strict <: on a tie the smaller ratio (closer to plain RTN) wins, as in the reference.
     if (std::isfinite(*l) && *l < result.best_loss) {
-      best = i;
+      best = index;
       result.best_loss = *l;
       result.best_ratio = ratio;
+      result.best_duo = with_duo;
       result.scales = s;
     }
+    ++index;
+    return ok_status();
+  };
+  const auto grid = [&](bool with_duo) -> Status {
+    for (int i = 0; i < n_grid; ++i) {
+      const double ratio = static_cast<double>(i) / n_grid;
+      for (size_t j = 0; j < cols; ++j) {
+        double v = std::pow(double{act_mean_abs[j]}, ratio);
+        if (with_duo) v /= std::pow(double{w_mean[j]}, 1.0 - ratio) + 1e-4;
+        s[j] = static_cast<float>(std::max(v, kMinScale));
+      }
+      const auto [lo, hi] = std::minmax_element(s.begin(), s.end());
+      // Centres the scales around 1 (geometric mean of the extremes) so that neither the folded
+      // norm nor the scaled weights drift far from their original magnitudes.
+      const double norm = std::sqrt(static_cast<double>(*hi) * static_cast<double>(*lo));
+      for (float& v : s) v = static_cast<float>(v / norm);
+      QF_TRY(evaluate(ratio, with_duo));
+    }
+    return ok_status();
+  };
+  switch (duo) {
+    case AwqDuoScaling::kOff:
+      QF_TRY(grid(false));
+      break;
+    case AwqDuoScaling::kOn:
+      // The duo grid has no s = 1 point (ratio 0 divides by the weight means): score plain RTN
+      // first so that the search never loses to it.
+      std::fill(s.begin(), s.end(), 1.0f);
+      QF_TRY(evaluate(0.0, false));
+      QF_TRY(grid(true));
+      break;
+    case AwqDuoScaling::kBoth:
+      QF_TRY(grid(false));
+      QF_TRY(grid(true));
+      break;
   }
   if (best < 0) {
     return make_error(ErrorCode::kInvalidArgument,
                       "{}: the loss was not finite at any of the {} grid points (first: {}); check "
                       "the block's float output and the calibration inputs",
-                      kFn, n_grid, result.losses.front());
+                      kFn, result.losses.size(), result.losses.front());
   }
   return result;
 }

@@ -26,7 +26,6 @@ namespace {
 
 // Calibration rows kept per group input for AWQ clipping and the per-layer output error.
 constexpr int64_t kKeptRows = 512;
-constexpr int kAwqGrid = 20;
 
 struct LinearSlot {
   const char* suffix;
@@ -56,6 +55,8 @@ const char* algorithm_name(const LinearQuantScheme& s) {
       return "gptq";
     case WeightAlgorithm::kSmoothQuant:
       return "smoothquant";
+    case WeightAlgorithm::kAwqGptq:
+      return "awq+gptq";
   }
   return "?";
 }
@@ -93,6 +94,15 @@ struct KeptRows {
 
 int gi(LinearGroup g) {
   return static_cast<int>(g);
+}
+
+// Algorithms that search per-channel scales and fold them into the producer of the input.
+bool is_scaling(WeightAlgorithm a) {
+  return a == WeightAlgorithm::kAwq || a == WeightAlgorithm::kSmoothQuant ||
+         a == WeightAlgorithm::kAwqGptq;
+}
+bool is_gptq(WeightAlgorithm a) {
+  return a == WeightAlgorithm::kGptq || a == WeightAlgorithm::kAwqGptq;
 }
 
 float amax_to_input_scale(ActivationQuant a, float amax) {
@@ -140,13 +150,46 @@ class BlockQuantizer {
       QF_TRY(search_and_fold_scales());
       QF_TRY(clip_awq_weights());
     }
-    QF_TRY(calibration_pass());
-    QF_TRY(round_weights());
+    if (true_sequential()) {
+      // GPTQ's true-sequential order: each group's Hessian (and static scales, kept rows) from
+      // inputs that flow through the groups already quantized before it.
+      for (int g = 0; g < kNumLinearGroups; ++g) {
+        GroupMask one{};
+        one[g] = true;
+        if (!group_quantized(g)) {
+          QF_TRY(round_weights(one));  // reports only
+          continue;
+        }
+        QF_TRY(calibration_pass(one));
+        QF_TRY(round_weights(one));
+      }
+    } else {
+      GroupMask all;
+      all.fill(true);
+      QF_TRY(calibration_pass(all));
+      QF_TRY(round_weights(all));
+    }
     QF_TRY(quantized_pass());
     return std::move(out_);
   }
 
  private:
+  using GroupMask = std::array<bool, kNumLinearGroups>;
+
+  bool group_quantized(int g) const {
+    for (size_t i = 0; i < kSlots.size(); ++i) {
+      if (gi(kSlots[i].group) == g && work_[i].scheme.quantized()) return true;
+    }
+    return false;
+  }
+  bool true_sequential() const {
+    if (!opt_.gptq.true_sequential) return false;
+    for (const Work& w : work_) {
+      if (w.scheme.quantized() && is_gptq(w.scheme.algorithm)) return true;
+    }
+    return false;
+  }
+
   const float* src_row(int64_t sample) const {
     return hidden_.data() + sample * seq_len_ * c_.hidden_size;
   }
@@ -187,9 +230,7 @@ class BlockQuantizer {
       for (size_t i = 0; i < kSlots.size(); ++i) {
         if (gi(kSlots[i].group) != g || !work_[i].scheme.quantized()) continue;
         const WeightAlgorithm a = work_[i].scheme.algorithm;
-        const bool scaling = a == WeightAlgorithm::kAwq || a == WeightAlgorithm::kSmoothQuant;
-        if (seen && *seen != a &&
-            (scaling || *seen == WeightAlgorithm::kAwq || *seen == WeightAlgorithm::kSmoothQuant)) {
+        if (seen && *seen != a && (is_scaling(a) || is_scaling(*seen))) {
           return make_error(ErrorCode::kInvalidArgument,
                             "{} ({}) and {} ({}) share one input, so they must use the same "
                             "scaling algorithm; give them the same format",
@@ -206,10 +247,7 @@ class BlockQuantizer {
     return ok_status();
   }
 
-  bool group_scales(int g) const {
-    return group_algo_[g] && (*group_algo_[g] == WeightAlgorithm::kAwq ||
-                              *group_algo_[g] == WeightAlgorithm::kSmoothQuant);
-  }
+  bool group_scales(int g) const { return group_algo_[g] && is_scaling(*group_algo_[g]); }
   bool needs_scale_search() const {
     for (int g = 0; g < kNumLinearGroups; ++g) {
       if (group_scales(g)) return true;
@@ -258,16 +296,15 @@ class BlockQuantizer {
     return a;
   }
 
-  int64_t awq_samples() const {
-    return std::clamp<int64_t>(opt_.awq_max_tokens / seq_len_, 1, n_samples_);
-  }
+  int64_t awq_samples() const { return static_cast<int64_t>(awq_index_.size()); }
 
   // Pass 1 over the float block: per-channel statistics of every group input, kept rows, and the
   // float block outputs of the AWQ samples.
-  void reset_kept_rows() {
-    for (auto& k : kept_) {
-      k = KeptRows{};
-      k.stride = std::max<int64_t>(1, (n_samples_ * seq_len_ + kKeptRows - 1) / kKeptRows);
+  void reset_kept_rows(const GroupMask* only = nullptr) {
+    for (int g = 0; g < kNumLinearGroups; ++g) {
+      if (only != nullptr && !(*only)[g]) continue;
+      kept_[g] = KeptRows{};
+      kept_[g].stride = std::max<int64_t>(1, (n_samples_ * seq_len_ + kKeptRows - 1) / kKeptRows);
     }
   }
 
@@ -283,13 +320,22 @@ class BlockQuantizer {
     };
     const int64_t d = c_.hidden_size;
     std::vector<float> x(static_cast<size_t>(seq_len_ * d));
-    awq_inputs_.assign(hidden_.begin(), hidden_.begin() + awq_samples() * seq_len_ * d);
+    // AWQ's loss samples are spread over the whole set (every calibration set of a mix).
+    awq_index_ = awq_sample_indices(n_samples_, seq_len_, opt_.awq_max_tokens);
+    awq_inputs_.resize(static_cast<size_t>(awq_samples() * seq_len_ * d));
     awq_float_out_.resize(awq_inputs_.size());
+    size_t next = 0;  // position in awq_index_
     for (int64_t s = 0; s < n_samples_; ++s) {
       std::memcpy(x.data(), src_row(s), x.size() * sizeof(float));
+      const bool for_awq = next < awq_index_.size() && awq_index_[next] == s;
+      if (for_awq) {
+        std::memcpy(awq_inputs_.data() + next * seq_len_ * d, x.data(), x.size() * sizeof(float));
+      }
       runner_.run(layer, x.data(), &tap);
-      if (s < awq_samples()) {
-        std::memcpy(awq_float_out_.data() + s * seq_len_ * d, x.data(), x.size() * sizeof(float));
+      if (for_awq) {
+        std::memcpy(awq_float_out_.data() + next * seq_len_ * d, x.data(),
+                    x.size() * sizeof(float));
+        ++next;
       }
       QF_TRY(std::move(failed).context(fmt::format("calibration statistics of block {}", layer_)));
     }
@@ -339,10 +385,21 @@ class BlockQuantizer {
                                                           opt_.quant_config->smoothquant_val));
       } else {
         const std::vector<float> mean = stats_[g].mean_abs();
-        QF_ASSIGN_OR_RETURN(AwqScaleSearchResult r,
-                            awq_search_scales(mean, kAwqGrid, [&](std::span<const float> s) {
-                              return awq_block_loss(g, s);
-                            }));
+        std::vector<float> w_mean;
+        if (opt_.awq_duo_scaling != AwqDuoScaling::kOff) {
+          std::vector<WeightRef> refs;
+          int64_t group = cols;
+          for (size_t i = 0; i < kSlots.size(); ++i) {
+            if (gi(kSlots[i].group) != g || !work_[i].scheme.quantized()) continue;
+            refs.push_back({work_[i].w.data(), work_[i].rows});
+            group = awq_clip_group_size(work_[i].scheme.weight, cols);
+          }
+          QF_ASSIGN_OR_RETURN(w_mean, awq_weight_mean(refs, cols, group));
+        }
+        QF_ASSIGN_OR_RETURN(
+            AwqScaleSearchResult r,
+            awq_search_scales(mean, w_mean, opt_.awq_grid, opt_.awq_duo_scaling,
+                              [&](std::span<const float> s) { return awq_block_loss(g, s); }));
         scales[g] = std::move(r.scales);
         awq_ratio_[g] = r.best_ratio;
       }
@@ -408,6 +465,7 @@ class BlockQuantizer {
   Status clip_awq_weights() {
     for (size_t i = 0; i < kSlots.size(); ++i) {
       Work& w = work_[i];
+      // AWQ+GPTQ leaves clipping to GPTQ's Hessian-weighted scale search.
       if (!w.scheme.quantized() || w.scheme.algorithm != WeightAlgorithm::kAwq) continue;
       if (i == kQ || i == kK) continue;  // llm-awq skips q/k: softmax absorbs their error
       w.w_ref = w.w;
@@ -421,26 +479,31 @@ class BlockQuantizer {
     return ok_status();
   }
 
-  // Pass 2 over the transformed float block: observers of static input scales, GPTQ Hessians,
-  // and the kept rows the error report uses (inputs as the quantized layers will see them).
-  Status calibration_pass() {
+  // Pass 2 over the transformed block, for the groups in `groups`: observers of static input
+  // scales, GPTQ Hessians, and the kept rows the error report uses (inputs as the quantized
+  // layers will see them). Layers already rounded (true-sequential) run quantized.
+  Status calibration_pass(const GroupMask& groups) {
     std::array<bool, kNumLinearGroups> observe{}, hessian{};
     for (size_t i = 0; i < kSlots.size(); ++i) {
       const LinearQuantScheme& s = work_[i].scheme;
       const int g = gi(kSlots[i].group);
-      if (!s.quantized()) continue;
+      if (!s.quantized() || !groups[g]) continue;
       observe[g] = observe[g] || activation_quant_is_static(s.activation);
-      if (s.algorithm == WeightAlgorithm::kGptq) {
+      if (is_gptq(s.algorithm)) {
         hessian[g] = true;
         if (!hessians_[g]) hessians_[g].emplace(work_[i].cols);
       }
     }
-    reset_kept_rows();
+    reset_kept_rows(&groups);
     const auto pqs = current_pqs();
     QF_ASSIGN_OR_RETURN(DecoderLayer layer, float_layer(current_weights(), &pqs));
+    for (size_t i = 0; i < kSlots.size(); ++i) {
+      if (quantized_[i]) layer.*kSlots[i].member = std::move(quantized_[i]);
+    }
     std::vector<float> scaled;
     InputTap tap = [&](LinearGroup g, const float* x, int64_t n, int64_t cols) {
       const int k = gi(g);
+      if (!groups[k]) return;
       kept_[k].add(x, n, cols);
       if (!observe[k] && !hessian[k]) return;
       // o_proj's observers see its input after pre_quant_scale, as the deployed kernel does.
@@ -461,13 +524,20 @@ class BlockQuantizer {
       std::memcpy(x.data(), src_row(s), x.size() * sizeof(float));
       runner_.run(layer, x.data(), &tap);
     }
+    // Hand the rounded layers back (they are reused by later passes).
+    for (size_t i = 0; i < kSlots.size(); ++i) {
+      if (layer.*kSlots[i].member && rounded_[i]) {
+        quantized_[i] = std::move(layer.*kSlots[i].member);
+      }
+    }
     return ok_status();
   }
 
-  Status round_weights() {
+  Status round_weights(const GroupMask& groups) {
     for (size_t i = 0; i < kSlots.size(); ++i) {
       Work& w = work_[i];
       const int g = gi(kSlots[i].group);
+      if (!groups[g]) continue;
       LayerQuantReport rep;
       rep.module = w.module;
       rep.algorithm = algorithm_name(w.scheme);
@@ -479,9 +549,10 @@ class BlockQuantizer {
       QuantizedLinear q;
       q.module = w.module;
       q.scheme = w.scheme;
+      q.scheme.algo = checkpoint_algo(w.scheme.algo);
       q.pre_quant_scale = w.pre_quant_scale;
       std::vector<float> deq(w.w.size());
-      if (w.scheme.algorithm == WeightAlgorithm::kGptq) {
+      if (is_gptq(w.scheme.algorithm)) {
         QF_ASSIGN_OR_RETURN(GptqResult r, gptq_quantize(w.w.data(), w.rows, w.cols, *hessians_[g],
                                                         w.scheme.weight, opt_.gptq)
                                               .context(w.module));
@@ -516,6 +587,7 @@ class BlockQuantizer {
       QF_ASSIGN_OR_RETURN(quantized_[i],
                           make_fake_quant_weight_matrix(std::move(deq), w.rows, w.cols, rep.format,
                                                         q.weight.storage_bytes(), a));
+      rounded_[i] = true;
       rep.output_rel_error = output_error(i);
       out_.reports.push_back(std::move(rep));
       out_.linears.push_back(std::move(q));
@@ -616,12 +688,22 @@ class BlockQuantizer {
   std::array<ActivationObserver, kNumLinearGroups> observers_;
   std::array<std::optional<GptqHessian>, kNumLinearGroups> hessians_;
   std::array<double, kNumLinearGroups> awq_ratio_{};
+  std::vector<int64_t> awq_index_;  // the samples AWQ's loss runs on
   std::vector<float> awq_inputs_, awq_float_out_;
   std::array<std::unique_ptr<WeightMatrix>, 7> quantized_;
+  std::array<bool, 7> rounded_{};  // quantized_[i] holds the rounded layer
   QuantizedBlock out_;
 };
 
 }  // namespace
+
+std::vector<int64_t> awq_sample_indices(int64_t n_samples, int64_t seq_len,
+                                        int64_t awq_max_tokens) {
+  const int64_t k = std::clamp<int64_t>(awq_max_tokens / seq_len, 1, n_samples);
+  std::vector<int64_t> idx(static_cast<size_t>(k));
+  for (int64_t i = 0; i < k; ++i) idx[i] = i * n_samples / k;
+  return idx;
+}
 
 Result<QuantizedBlock> quantize_block(const Model& model, int64_t layer_index,
                                       const BlockQuantOptions& options, std::vector<float>& hidden,

@@ -22,6 +22,8 @@ struct BlockQuantOptions {
   AmaxMethod amax_method = AmaxMethod::kMax;
   double percentile = 99.99;
   int64_t awq_max_tokens = 2048;
+  int awq_grid = 20;
+  AwqDuoScaling awq_duo_scaling = AwqDuoScaling::kOn;
   GptqOptions gptq;
   bool collect_kv = false;   // measure K/V amax (KV-cache quantization requested)
   bool kv_per_head = false;  // one K/V amax per KV head instead of per layer
@@ -43,6 +45,11 @@ struct QuantizedBlock {
   std::vector<float> k_amax, v_amax;
   std::vector<LayerQuantReport> reports;
 };
+
+// The samples AWQ's scale-search loss runs on: min(n_samples, max(1, awq_max_tokens / seq_len))
+// of them, evenly spaced (sample i * n_samples / k), so that every set of a mixed calibration
+// takes part.
+std::vector<int64_t> awq_sample_indices(int64_t n_samples, int64_t seq_len, int64_t awq_max_tokens);
 
 // hidden: [n_samples, seq_len, hidden] on input: the block's inputs; on output: its outputs
 // through the quantized block.

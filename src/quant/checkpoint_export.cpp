@@ -144,7 +144,7 @@ Result<uint64_t> CheckpointExport::finish(const PartialState& state, const KvCac
   QuantCheckpointInfo info;
   info.format = options_.export_format;
   const QuantConfig& q = options_.quant_config;
-  info.quant_algo = q.quant_algo;
+  info.quant_algo = checkpoint_algo(q.quant_algo);
   info.kv_cache_quant_algo = q.kv_cache_quant_algo;
   info.group_size = q.group_size;
   info.has_zero_point = q.has_zero_point;
@@ -167,7 +167,7 @@ Result<uint64_t> CheckpointExport::finish(const PartialState& state, const KvCac
           algo = sc.algo;
         }
         if (algo != QuantAlgo::NO_QUANT && algo != QuantAlgo::MIXED_PRECISION) {
-          info.layer_algos[m] = algo;
+          info.layer_algos[m] = checkpoint_algo(algo);
         }
       }
     }

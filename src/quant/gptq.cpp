@@ -7,8 +7,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 #include <numeric>
 #include <utility>
+
+#include "qforge/core/parallel.h"
 
 #include "quant/group_quantizer.h"
 
@@ -93,6 +96,9 @@ struct GptqProblem {
   int64_t cols = 0;
   double percdamp = 0;
   bool static_groups = false;
+  qi::ScaleSearch search;
+  // [cols] diag(H) by original column: the weights of the scale search's squared errors.
+  std::vector<float> importance;
   std::vector<int64_t> perm;  // [cols]: perm[k] = the original column quantized k-th
   // [cols, rows]: wt[k * rows + r] = W[r, perm[k]], transposed so that a column is contiguous
   // (GPTQ works column by column); dead columns zeroed.
@@ -136,6 +142,13 @@ Result<GptqProblem> prepare(const char* fn, const float* w, int64_t rows, int64_
                       "{}: percdamp={} is invalid (expected a finite value >= 0, default 0.01)", fn,
                       options.percdamp);
   }
+  if (options.scale_search_grid < 0 || options.scale_search_grid > 1000 ||
+      !(options.scale_search_max_shrink >= 0.0 && options.scale_search_max_shrink < 1.0)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "{}: scale search grid={} / max_shrink={} is invalid (expected a grid in "
+                      "[0, 1000] and a max_shrink in [0, 1))",
+                      fn, options.scale_search_grid, options.scale_search_max_shrink);
+  }
   if (options.block_size < 1) {
     return make_error(ErrorCode::kInvalidArgument,
                       "{}: block_size={} is invalid (expected >= 1, default 128)", fn,
@@ -172,25 +185,41 @@ Result<GptqProblem> prepare(const char* fn, const float* w, int64_t rows, int64_
   p.cols = cols;
   p.percdamp = options.percdamp;
   p.static_groups = options.act_order;
+  p.search.grid = options.scale_search_grid;
+  p.search.max_shrink = options.scale_search_max_shrink;
   // Dead inputs (never active in calibration) carry no information: H[i,i] = 1, W[:, i] = 0.
   std::vector<bool> dead(static_cast<size_t>(cols));
+  p.importance.resize(static_cast<size_t>(cols));
   for (int64_t i = 0; i < cols; ++i) {
     dead[i] = h[i * cols + i] == 0.0;
     if (dead[i]) h[i * cols + i] = 1.0;
+    p.importance[i] = static_cast<float>(h[i * cols + i]);
   }
   const auto weight = [&](int64_t r, int64_t c) { return dead[c] ? 0.0f : w[r * cols + c]; };
   if (p.static_groups) {
     // AutoGPTQ static_groups: every group's scale from the original (dead-zeroed) weights, so
     // the groups stay contiguous in the original column order whatever the permutation.
     const int64_t g = p.quant.group_size();
-    std::vector<float> v(static_cast<size_t>(g));
-    for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t grp = 0; grp < p.quant.groups_per_row(); ++grp) {
-        const int64_t count = std::min(g, cols - grp * g);
-        for (int64_t i = 0; i < count; ++i) v[i] = weight(r, grp * g + i);
-        QF_TRY(p.quant.set_group(r, grp, v.data(), count));
+    std::mutex mu;
+    Status failed = ok_status();
+    // Rows are independent (each writes its own blocks and scales).
+    parallel_for(0, rows, std::max<int64_t>(1, 4096 / cols), [&](int64_t r0, int64_t r1) {
+      std::vector<float> v(static_cast<size_t>(g));
+      for (int64_t r = r0; r < r1; ++r) {
+        for (int64_t grp = 0; grp < p.quant.groups_per_row(); ++grp) {
+          const int64_t count = std::min(g, cols - grp * g);
+          for (int64_t i = 0; i < count; ++i) v[i] = weight(r, grp * g + i);
+          Status st =
+              p.quant.set_group(r, grp, v.data(), count, p.importance.data() + grp * g, p.search);
+          if (!st.ok()) {
+            std::lock_guard<std::mutex> lock(mu);
+            if (failed.ok()) failed = std::move(st);
+            return;
+          }
+        }
       }
-    }
+    });
+    QF_TRY(std::move(failed));
   }
   p.perm.resize(static_cast<size_t>(cols));
   std::iota(p.perm.begin(), p.perm.end(), int64_t{0});
@@ -235,7 +264,7 @@ Status set_group_scales(GptqProblem& p, int64_t group, const Value& value) {
                           p.fn, r, c0 + i, p.rows, p.cols);
       }
     }
-    QF_TRY(p.quant.set_group(r, group, v.data(), count));
+    QF_TRY(p.quant.set_group(r, group, v.data(), count, p.importance.data() + c0, p.search));
   }
   return ok_status();
 }

@@ -86,23 +86,126 @@ Result<GroupQuantizer> GroupQuantizer::create(const char* fn, const QuantSpec& s
   return gq;
 }
 
+namespace {
+
+// The range the recipe reads from v: amax for INT4/INT8, [lo, hi] (starting at 0) for UINT4.
+struct GroupRange {
+  float lo = 0.0f, hi = 0.0f, amax = 0.0f;
+};
+GroupRange group_range(const float* v, int64_t count) {
+  GroupRange r;
+  for (int64_t i = 0; i < count; ++i) {
+    r.amax = std::max(r.amax, std::fabs(v[i]));
+    r.lo = std::min(r.lo, v[i]);
+    r.hi = std::max(r.hi, v[i]);
+  }
+  return r;
+}
+
+// rne(clamp(x / scale, lo, hi)) * scale, the dequantized code of quantize_clamped (clamping
+// before rounding is the same for integer bounds); the rounding adds and subtracts 1.5 * 2^23,
+// which rounds to nearest even for |q| <= 2^22 without a libm call, so the loops vectorize.
+inline float fake_quant(float x, float scale, float lo, float hi) {
+  constexpr float kMagic = 12582912.0f;
+  float q = x / scale;
+  q = q < lo ? lo : q;
+  q = q > hi ? hi : q;
+  q = (q + kMagic) - kMagic;
+  return q * scale;
+}
+
+// Squared error of v quantized with the recipe's parameters for range r, importance-weighted.
+// Used to rank candidates only; the chosen range is then stored and applied by the codecs.
+float candidate_error(QuantFormat f, ScaleType st, const GroupRange& r, const float* v,
+                      int64_t count, const float* imp) {
+  float scale = 0.0f, lo = 0.0f, hi = 0.0f, zero = 0.0f;
+  switch (f) {
+    case QuantFormat::INT8_PER_CHANNEL:
+      scale = qi::int8_scale(r.amax);
+      lo = -127.0f;
+      hi = 127.0f;
+      break;
+    case QuantFormat::INT4_GROUP:
+      scale = qi::int4_group_scale(r.amax, st).value;
+      lo = -8.0f;
+      hi = 7.0f;
+      break;
+    default: {
+      const qi::Uint4Params p = qi::uint4_group_params(r.lo, r.hi, st);
+      scale = p.scale;
+      zero = static_cast<float>(p.zero);
+      // codes clamp(rne(x / s) + zero, 0, 15): rne(x / s) clamped to [-zero, 15 - zero].
+      lo = -zero;
+      hi = 15.0f - zero;
+      break;
+    }
+  }
+  float err = 0.0f;
+  if (!(scale > 0.0f)) {
+    for (int64_t i = 0; i < count; ++i) err += (imp != nullptr ? imp[i] : 1.0f) * v[i] * v[i];
+    return err;
+  }
+  if (imp != nullptr) {
+    for (int64_t i = 0; i < count; ++i) {
+      const float d = v[i] - fake_quant(v[i], scale, lo, hi);
+      err += imp[i] * d * d;
+    }
+  } else {
+    for (int64_t i = 0; i < count; ++i) {
+      const float d = v[i] - fake_quant(v[i], scale, lo, hi);
+      err += d * d;
+    }
+  }
+  return err;
+}
+
+}  // namespace
+
 Status GroupQuantizer::set_group(int64_t row, int64_t group, const float* v, int64_t count) {
   QF_CHECK(row >= 0 && row < q_.rows && group >= 0 && group < groups_);
   QF_CHECK(count > 0 && count <= group_);
+  const GroupRange r = group_range(v, count);
+  return store_group(row, group, r.lo, r.hi, r.amax);
+}
+
+Status GroupQuantizer::set_group(int64_t row, int64_t group, const float* v, int64_t count,
+                                 const float* importance, const ScaleSearch& search) {
+  QF_CHECK(row >= 0 && row < q_.rows && group >= 0 && group < groups_);
+  QF_CHECK(count > 0 && count <= group_);
+  QF_CHECK(search.grid >= 0 && search.max_shrink >= 0.0 && search.max_shrink < 1.0);
+  const GroupRange full = group_range(v, count);
+  GroupRange best = full;
+  if (search.grid > 0 && full.amax > 0.0f) {
+    const QuantFormat f = q_.spec.format;
+    const ScaleType st = q_.spec.scale_type;
+    float best_err = candidate_error(f, st, full, v, count, importance);
+    for (int i = 1; i <= search.grid; ++i) {
+      const auto shrink =
+          static_cast<float>(1.0 - search.max_shrink * static_cast<double>(i) / search.grid);
+      const GroupRange c{full.lo * shrink, full.hi * shrink, full.amax * shrink};
+      // A shrunk scale that overflows cannot happen (it only gets smaller); one that underflows
+      // to 0 quantizes everything to 0 and is scored as such.
+      const float err = candidate_error(f, st, c, v, count, importance);
+      if (err < best_err) {
+        best_err = err;
+        best = c;
+      }
+    }
+  }
+  return store_group(row, group, best.lo, best.hi, best.amax);
+}
+
+Status GroupQuantizer::store_group(int64_t row, int64_t group, float lo, float hi, float amax) {
   const size_t slot = static_cast<size_t>(row * groups_ + group);
   const ScaleType st = q_.spec.scale_type;
   switch (q_.spec.format) {
     case QuantFormat::INT8_PER_CHANNEL: {
-      float amax = 0.0f;
-      for (int64_t i = 0; i < count; ++i) amax = std::max(amax, std::fabs(v[i]));
       const float scale = qi::int8_scale(amax);
       q_.scales[static_cast<size_t>(row)] = scale;
       scale_[slot] = scale;
       return ok_status();
     }
     case QuantFormat::INT4_GROUP: {
-      float amax = 0.0f;
-      for (int64_t i = 0; i < count; ++i) amax = std::max(amax, std::fabs(v[i]));
       const qi::GroupScale s = qi::int4_group_scale(amax, st);
       if (qi::group_scale_overflowed(s.code, st)) {
         return make_error(ErrorCode::kInvalidArgument,
@@ -116,12 +219,6 @@ Status GroupQuantizer::set_group(int64_t row, int64_t group, const float* v, int
     }
     default: {
       // The recipe starts lo and hi at 0, so padding zeros can never widen the range.
-      float lo = 0.0f;
-      float hi = 0.0f;
-      for (int64_t i = 0; i < count; ++i) {
-        lo = std::min(lo, v[i]);
-        hi = std::max(hi, v[i]);
-      }
       const qi::Uint4Params p = qi::uint4_group_params(lo, hi, st);
       if (qi::group_scale_overflowed(p.scale_code, st)) {
         return make_error(ErrorCode::kInvalidArgument,

@@ -36,6 +36,7 @@ constexpr std::array kAlgoNames = {
     AlgoName{QuantAlgo::W4A8_MXFP4_FP8, "W4A8_MXFP4_FP8"},
     AlgoName{QuantAlgo::MIXED_PRECISION, "MIXED_PRECISION"},
     AlgoName{QuantAlgo::INT8, "INT8"},
+    AlgoName{QuantAlgo::W4A16_AWQ_GPTQ, "W4A16_AWQ_GPTQ"},
 };
 
 constexpr std::array kQformats = {
@@ -48,6 +49,8 @@ constexpr std::array kQformats = {
     QformatName{"int4_wo", QuantAlgo::W4A16, "INT4 group weights only (RTN)"},
     QformatName{"int4_awq", QuantAlgo::W4A16_AWQ, "INT4 group weights, AWQ scales + clipping"},
     QformatName{"int4_gptq", QuantAlgo::W4A16_GPTQ, "INT4 group weights, GPTQ"},
+    QformatName{"int4_awq_gptq", QuantAlgo::W4A16_AWQ_GPTQ,
+                "INT4 group weights, AWQ scales then GPTQ rounding"},
     QformatName{"int8_gptq", QuantAlgo::W8A16_GPTQ, "INT8 per-channel weights, GPTQ"},
     QformatName{"int8_sq", QuantAlgo::W8A8_SQ_PER_CHANNEL,
                 "SmoothQuant W8A8: per-channel weights, static per-tensor activations"},
@@ -104,6 +107,7 @@ constexpr std::array kSchemes = {
     SchemeRow{QuantAlgo::W4A16, QuantFormat::INT4_GROUP, AQ::kNone, WA::kRtn, true},
     SchemeRow{QuantAlgo::W4A16_AWQ, QuantFormat::INT4_GROUP, AQ::kNone, WA::kAwq, true},
     SchemeRow{QuantAlgo::W4A16_GPTQ, QuantFormat::INT4_GROUP, AQ::kNone, WA::kGptq, true},
+    SchemeRow{QuantAlgo::W4A16_AWQ_GPTQ, QuantFormat::INT4_GROUP, AQ::kNone, WA::kAwqGptq, true},
     SchemeRow{QuantAlgo::W8A8_SQ_PER_CHANNEL, QuantFormat::INT8_PER_CHANNEL, AQ::kInt8PerTensor,
               WA::kSmoothQuant},
     SchemeRow{QuantAlgo::W8A8_SQ_PER_CHANNEL_PER_TOKEN_PLUGIN, QuantFormat::INT8_PER_CHANNEL,
@@ -304,6 +308,10 @@ Result<LinearQuantScheme> scheme_for_module(const QuantConfig& config, std::stri
     return pending;
   }
   return scheme_for_algo(config.quant_algo, config);
+}
+
+QuantAlgo checkpoint_algo(QuantAlgo algo) {
+  return algo == QuantAlgo::W4A16_AWQ_GPTQ ? QuantAlgo::W4A16_AWQ : algo;
 }
 
 double algo_bits_per_weight(QuantAlgo algo, const QuantConfig& config) {

@@ -67,8 +67,14 @@ std::string quant_config_text(const QuantizeOptions& o) {
   j["amax"] = o.calib.amax_method;
   j["percentile"] = o.calib.percentile;
   j["awq_tokens"] = o.awq_max_tokens;
-  j["gptq"] = {o.gptq.percdamp, o.gptq.act_order, o.gptq.block_size};
-  j["version"] = 1;  // bump when the algorithms change what they write
+  j["awq"] = {o.awq_grid, awq_duo_scaling_name(o.awq_duo_scaling)};
+  j["gptq"] = {o.gptq.percdamp,
+               o.gptq.act_order,
+               o.gptq.block_size,
+               o.gptq.scale_search_grid,
+               o.gptq.scale_search_max_shrink,
+               o.gptq.true_sequential};
+  j["version"] = 2;  // bump when the algorithms change what they write
   return j.dump();
 }
 
@@ -218,6 +224,18 @@ Result<QuantizeReport> quantize(const QuantizeOptions& o) {
   QF_TRY(validate_quant_config(o.quant_config));
   QF_TRY(validate_calib_config(o.calib));
   QF_TRY(parse_amax_method(o.calib.amax_method));
+  if (o.awq_grid < 1 || o.awq_grid > 1000) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--awq-grid {} is out of range (expected 1..1000; the reference uses 20)",
+                      o.awq_grid);
+  }
+  if (o.gptq.scale_search_grid < 0 || o.gptq.scale_search_grid > 1000 ||
+      !(o.gptq.scale_search_max_shrink >= 0.0 && o.gptq.scale_search_max_shrink < 1.0)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--gptq-scale-search {} / --gptq-scale-shrink {} is out of range (expected "
+                      "0..1000 steps and a shrink in [0, 1))",
+                      o.gptq.scale_search_grid, o.gptq.scale_search_max_shrink);
+  }
   if (o.quant_config.kv_cache_per_head && o.export_format == QuantExportFormat::kModelOpt) {
     return make_error(ErrorCode::kUnsupported,
                       "per-head KV-cache scales are not part of the ModelOpt layout; use "
@@ -263,7 +281,8 @@ Result<QuantizeReport> quantize(const QuantizeOptions& o) {
   }
 
   const QuantAlgo main_algo = o.quant_config.quant_algo;
-  const bool uses_gptq = main_algo == QuantAlgo::W4A16_GPTQ || main_algo == QuantAlgo::W8A16_GPTQ;
+  const bool uses_gptq = main_algo == QuantAlgo::W4A16_GPTQ || main_algo == QuantAlgo::W8A16_GPTQ ||
+                         main_algo == QuantAlgo::W4A16_AWQ_GPTQ;
   if (o.max_memory > 0) {
     QF_ASSIGN_OR_RETURN(TensorView embed, model->weights().get("model.embed_tokens.weight"));
     const uint64_t need = estimate_peak_bytes(c, n_samples, seq_len, uses_gptq, embed.nbytes());
@@ -352,6 +371,8 @@ Result<QuantizeReport> run_blocks_and_export(const QuantizeOptions& o, const Mod
   bo.amax_method = amax_method;
   bo.percentile = o.calib.percentile;
   bo.awq_max_tokens = o.awq_max_tokens;
+  bo.awq_grid = o.awq_grid;
+  bo.awq_duo_scaling = o.awq_duo_scaling;
   bo.gptq = o.gptq;
   bo.collect_kv = o.quant_config.kv_cache_quant_algo != QuantAlgo::NO_QUANT;
   bo.kv_per_head = o.quant_config.kv_cache_per_head;
@@ -416,6 +437,33 @@ Result<QuantizeReport> run_blocks_and_export(const QuantizeOptions& o, const Mod
   QF_TRY(quant_internal::publish_directory(partial, out, o.overwrite));
 
   report.layers = state.reports;
+  // What each layer saw of the calibration data (derived from the samples, so a resumed run
+  // reports the same).
+  report.calib_documents = calib_documents_seen(calib);
+  report.calib_sources = calib.sources;
+  const std::vector<int64_t> awq_idx =
+      quant_internal::awq_sample_indices(n_samples, seq_len, o.awq_max_tokens);
+  const int64_t awq_docs = calib_documents_seen(calib, awq_idx);
+  for (LayerQuantReport& l : report.layers) {
+    if (l.algorithm == "none") continue;
+    l.calib_tokens = n_samples * seq_len;
+    l.calib_documents = report.calib_documents;
+    if (l.algorithm == "awq" || l.algorithm == "awq+gptq") {
+      l.awq_loss_tokens = static_cast<int64_t>(awq_idx.size()) * seq_len;
+      l.awq_loss_documents = awq_docs;
+    }
+  }
+  for (const CalibSource& src : calib.sources) {
+    log_info("calibration set '{}': {} documents, {} tokens, {} of {} samples taken", src.path,
+             src.documents, src.tokens, src.samples, src.chunks);
+  }
+  log_info("every quantized layer saw {} samples x {} tokens = {} tokens from {} documents{}",
+           n_samples, seq_len, n_samples * seq_len, report.calib_documents,
+           std::any_of(report.layers.begin(), report.layers.end(),
+                       [](const LayerQuantReport& l) { return l.awq_loss_tokens > 0; })
+               ? fmt::format("; AWQ's scale search scored {} tokens from {} documents",
+                             static_cast<int64_t>(awq_idx.size()) * seq_len, awq_docs)
+               : std::string());
   report.peak_rss_bytes = peak_rss_bytes();
   return report;
 }

@@ -106,6 +106,60 @@ TEST_F(CalibDatasetTest, DirectoriesReadTheirFilesInNameOrderAndSkipHiddenOnes) 
   EXPECT_EQ(fs::path(ds.value().files[1]).filename(), "b.txt");
 }
 
+// Several paths are several sets: calib_size splits evenly even when one set is far larger,
+// a short set gives what it has and the rest make up the difference; every sample records its
+// set and documents.
+TEST_F(CalibDatasetTest, SeveralPathsAreMixedEvenly) {
+  std::string big, small;
+  std::string jsonl;
+  for (int i = 0; i < 300; ++i) big += story(i) + "\n";
+  for (int i = 0; i < 12; ++i) small += story(1000 + i) + "\n";
+  for (int i = 0; i < 60; ++i) jsonl += R"({"text": ")" + story(2000 + i) + "\"}\n";
+  const fs::path a = write("big.txt", big), b = write("small.txt", small);
+  const fs::path c = write("docs.jsonl", jsonl);
+  auto ds = load_calib_dataset(config({a.string(), b.string(), c.string()}, 12, 16), *tokenizer_);
+  ASSERT_TRUE(ds.ok()) << ds.error().to_string();
+  const CalibDataset& d = ds.value();
+  ASSERT_EQ(d.sources.size(), 3u);
+  ASSERT_EQ(d.samples.size(), 12u);
+  EXPECT_EQ(d.sources[0].samples, 4);
+  EXPECT_EQ(d.sources[1].samples, 4);
+  EXPECT_EQ(d.sources[2].samples, 4);
+  EXPECT_EQ(d.sources[0].documents, 1);   // a plain-text file is one document
+  EXPECT_EQ(d.sources[2].documents, 60);  // one per JSONL record
+  EXPECT_GT(d.sources[0].chunks, 10 * d.sources[1].chunks / 2);
+  ASSERT_EQ(d.sample_source.size(), 12u);
+  for (size_t i = 0; i < 12; ++i) EXPECT_EQ(d.sample_source[i], static_cast<int32_t>(i / 4));
+  // Documents are numbered across the sets: big.txt 0, small.txt 1, the records 2..61.
+  EXPECT_EQ(d.sample_first_document[0], 0);
+  EXPECT_EQ(d.sample_first_document[4], 1);
+  EXPECT_GE(d.sample_first_document[8], 2);
+  // Each 15-token body of the JSONL set spans at least one record boundary or none; the four
+  // samples touch between 4 and 12 distinct records, plus one document per plain-text set.
+  const int64_t seen = calib_documents_seen(d);
+  EXPECT_GE(seen, 2 + 4);
+  EXPECT_LE(seen, 2 + 12);
+  EXPECT_EQ(calib_documents_seen(d, {0, 1, 2, 3}), 1);
+  EXPECT_EQ(calib_documents_seen(d, {0, 4}), 2);
+
+  // A set too small for its share gives all its chunks; the others make up the rest.
+  auto tiny = load_calib_dataset(config({a.string(), b.string()}, 40, 16), *tokenizer_);
+  ASSERT_TRUE(tiny.ok());
+  const int64_t small_chunks = tiny.value().sources[1].chunks;
+  ASSERT_LT(small_chunks, 20);
+  EXPECT_EQ(tiny.value().sources[1].samples, small_chunks);
+  EXPECT_EQ(tiny.value().sources[0].samples, 40 - small_chunks);
+
+  // mix_evenly = false: one stream of both files, as a single path always was.
+  CalibConfig one = config({a.string(), b.string()}, 12, 16);
+  one.mix_evenly = false;
+  auto joined = load_calib_dataset(one, *tokenizer_);
+  ASSERT_TRUE(joined.ok());
+  EXPECT_EQ(joined.value().sources.size(), 1u);
+  EXPECT_EQ(joined.value().sources[0].documents, 2);
+  EXPECT_EQ(joined.value().samples.size(), 12u);
+}
+
 TEST_F(CalibDatasetTest, ErrorsNameTheProblem) {
   const fs::path bad = write("bad.jsonl", "{\"text\": \"fine\"}\nnot json\n");
   auto r = load_calib_dataset(config({bad.string()}, 1, 4), *tokenizer_);

@@ -180,7 +180,12 @@ inline uint16_t encode(ScalarFormat f, double x, Saturation saturation) {
     if (a > mid) {
       chosen = lo + 1;
     } else if (a == mid) {
-      chosen = (table[lo].code % 2 == 0) ? lo : lo + 1;
+      // E8M0 ties round up (PyTorch float8_e8m0fnu, ml_dtypes); every other format to even.
+      if (s.specials == Specials::kE8M0) {
+        chosen = lo + 1;
+      } else {
+        chosen = (table[lo].code % 2 == 0) ? lo : lo + 1;
+      }
     }
   }
   if (chosen + 1 == table.size()) return overflow();  // rounded to the virtual value

@@ -224,9 +224,11 @@ TEST(ScalarSpecial, Fp6Formats) {
 TEST(ScalarSpecial, E8m0PowersOfTwo) {
   expect_encodes(ScalarFormat::E8M0, {
                                          both(1.0f, 0x7F),
-                                         both(1.5f, 0x80),  // tie 1 (0x7F) / 2 (0x80): even
-                                         both(3.0f, 0x80),  // tie 2 (0x80) / 4 (0x81): even
-                                         both(6.0f, 0x82),  // tie 4 (0x81) / 8 (0x82): even
+                                         both(1.5f, 0x80),         // tie 1 (0x7F) / 2 (0x80): up
+                                         both(3.0f, 0x81),         // tie 2 (0x80) / 4 (0x81): up
+                                         both(6.0f, 0x82),         // tie 4 (0x81) / 8 (0x82): up
+                                         both(0.75f, 0x7F),        // tie 0.5 / 1: up
+                                         both(0x1.8p-126f, 0x02),  // tie 2^-126 / 2^-125: up
                                          both(1.49f, 0x7F),
                                          both(1.51f, 0x80),
                                          both(0.0f, 0x00),
@@ -238,9 +240,10 @@ TEST(ScalarSpecial, E8m0PowersOfTwo) {
                                          both(0x1p-127f, 0x00),
                                          both(0x1p-149f, 0x00),  // below 2^-127 clamps up
                                          both(0x1p-126f, 0x01),
-                                         both(0x1.8p-127f, 0x00),  // tie 0x00 / 0x01: even
+                                         both(0x1.8p-127f, 0x01),  // tie 0x00 / 0x01: up
+                                         both(0x1.7ffffcp-127f, 0x00),
                                          both(0x1p127f, 0xFE),
-                                         both(0x1.8p127f, 0xFE),  // tie with (2^128, 0xFF): even
+                                         {0x1.8p127f, 0xFE, 0xFF},  // tie up to 2^128: overflow
                                          {0x1.800002p127f, 0xFE, 0xFF},
                                          {kInf, 0xFE, 0xFF},
                                      });

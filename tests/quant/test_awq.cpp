@@ -151,6 +151,60 @@ TEST(Awq, SearchCallsLossWithReferenceScales) {
 
 // RMSNorm -> two linears (gate/up-like), AWQ scales folded into the norm: the float model is
 // unchanged, and the quantized folded model beats RTN.
+// AutoAWQ's duo scaling: w_mean from group-normalised |W|, the grid
+// s = (x_mean^r / (w_mean^(1-r) + 1e-4)) normalised, with s = 1 scored first (kOn) or both grids
+// (kBoth).
+TEST(Awq, DuoScalingGridAndWeightMean) {
+  // Two linears of one input, 4 columns, groups of 2.
+  const std::vector<float> w1 = {1, -2, 4, 0, 0.5f, 0.5f, -1, 1};  // [2, 4]
+  const std::vector<float> w2 = {2, 1, 1, 3};                      // [1, 4]
+  const WeightRef refs[] = {{w1.data(), 2}, {w2.data(), 1}};
+  auto wm = awq_weight_mean(refs, 4, 2);
+  ASSERT_TRUE(wm.ok()) << wm.error().to_string();
+  const double e = 1e-6;
+  const double expect[4] = {(1 / (2 + e) + 0.5 / (0.5 + e) + 2 / (2 + e)) / 3,
+                            (2 / (2 + e) + 0.5 / (0.5 + e) + 1 / (2 + e)) / 3,
+                            (4 / (4 + e) + 1 / (1 + e) + 1 / (3 + e)) / 3,
+                            (0 / (4 + e) + 1 / (1 + e) + 3 / (3 + e)) / 3};
+  for (int j = 0; j < 4; ++j) EXPECT_NEAR(wm.value()[j], expect[j], 1e-6) << j;
+
+  const std::vector<float> x_mean = {0.5f, 2.0f, 1.0f, 4.0f};
+  std::vector<std::vector<float>> seen;
+  const AwqLossFn loss = [&](std::span<const float> s) -> Result<double> {
+    seen.emplace_back(s.begin(), s.end());
+    return 1.0 + std::fabs(s[3] - 1.2);  // any deterministic loss
+  };
+  auto r = awq_search_scales(x_mean, wm.value(), 4, AwqDuoScaling::kOn, loss);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  ASSERT_EQ(seen.size(), 5u);
+  ASSERT_EQ(r->losses.size(), 5u);
+  for (float v : seen[0]) EXPECT_EQ(v, 1.0f);  // plain RTN first
+  for (int i = 0; i < 4; ++i) {
+    const double ratio = i / 4.0;
+    std::vector<double> s(4);
+    for (int j = 0; j < 4; ++j) {
+      s[j] =
+          std::max(std::pow(x_mean[j], ratio) / (std::pow(wm.value()[j], 1 - ratio) + 1e-4), 1e-4);
+    }
+    const double norm =
+        std::sqrt(*std::max_element(s.begin(), s.end()) * *std::min_element(s.begin(), s.end()));
+    for (int j = 0; j < 4; ++j) EXPECT_NEAR(seen[1 + i][j], s[j] / norm, 1e-5 * s[j] / norm);
+  }
+  seen.clear();
+  auto both = awq_search_scales(x_mean, wm.value(), 4, AwqDuoScaling::kBoth, loss);
+  ASSERT_TRUE(both.ok());
+  EXPECT_EQ(seen.size(), 8u);
+  seen.clear();
+  auto off = awq_search_scales(x_mean, {}, 4, AwqDuoScaling::kOff, loss);
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(seen.size(), 4u);
+  for (float v : seen[0]) EXPECT_EQ(v, 1.0f);  // ratio 0 is s = 1 without duo scaling
+  // A weight mean of the wrong size is refused when duo scaling needs it.
+  EXPECT_FALSE(awq_search_scales(x_mean, {}, 4, AwqDuoScaling::kOn, loss).ok());
+  EXPECT_TRUE(parse_awq_duo_scaling("both").ok());
+  EXPECT_FALSE(parse_awq_duo_scaling("yes").ok());
+}
+
 TEST(Awq, FoldedLayerBeatsRtn) {
   const std::vector<float> x = gaussian(kTokens * kCols, 41);
   std::vector<float> gamma(kCols, 1.0f);

@@ -15,6 +15,7 @@
 #include "qforge/core/rng.h"
 #include "qforge/formats/quant_format.h"
 #include "qforge/formats/quantize.h"
+#include "qforge/formats/scalar.h"
 
 namespace qforge {
 namespace {
@@ -237,13 +238,90 @@ TEST(GptqTest, IdentityHessianGivesRtnBytes) {
       ASSERT_TRUE(ref.ok());
       for (bool act_order : {false, true}) {
         auto r = gptq_quantize(w.data(), rows, cols, *h, spec,
-                               {.act_order = act_order, .block_size = 48});
+                               {.act_order = act_order, .block_size = 48, .scale_search_grid = 0});
         ASSERT_TRUE(r.ok()) << r.error().to_string();
         EXPECT_EQ(r->quantized.data, ref->data) << quant_spec_name(spec) << " cols=" << cols;
         EXPECT_EQ(r->quantized.scales, ref->scales) << quant_spec_name(spec);
         EXPECT_EQ(r->quantized.padded_cols, ref->padded_cols);
       }
     }
+  }
+}
+
+// With a diagonal Hessian nothing propagates, so every group is exactly the scale search's
+// choice: the shrink factor 1 - 0.5 i / grid (i = 0..grid) whose codes give the least
+// sum_j H[j, j] (w_j - q_j)^2, found here by brute force through the RTN codecs.
+TEST(GptqTest, ScaleSearchPicksTheHessianWeightedBestShrink) {
+  const int64_t rows = 16, cols = 96;
+  std::vector<double> diag_h(static_cast<size_t>(cols * cols), 0.0);
+  SplitMix64 rng(77);
+  std::vector<double> d(static_cast<size_t>(cols));
+  for (int64_t i = 0; i < cols; ++i) {
+    d[i] = 0.05 + 4.0 * static_cast<double>(rng.next() % 1000) / 1000.0;
+    diag_h[i * cols + i] = d[i];
+  }
+  auto h = GptqHessian::from_matrix(cols, diag_h, 1);
+  ASSERT_TRUE(h.ok());
+  const std::vector<float> w = gaussian_weights(rows, cols, 78);
+  const int grid = 20;
+  for (const QuantSpec& spec : {int4_spec(32), int8_channel_spec()}) {
+    const bool int4 = spec.format == QuantFormat::INT4_GROUP;
+    const int64_t g = int4 ? 32 : cols;
+    auto r = gptq_quantize(w.data(), rows, cols, *h, spec,
+                           {.percdamp = 0.0, .act_order = true, .scale_search_grid = grid});
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    expect_dequantize_exact(*r, quant_spec_name(spec));
+    int64_t shrunk = 0;
+    for (int64_t row = 0; row < rows; ++row) {
+      for (int64_t c0 = 0; c0 < cols; c0 += g) {
+        float amax = 0;
+        for (int64_t j = c0; j < c0 + g; ++j) amax = std::max(amax, std::fabs(w[row * cols + j]));
+        double best = INFINITY, at_amax = 0;
+        for (int i = 0; i <= grid; ++i) {
+          const auto f = static_cast<float>(1.0 - 0.5 * i / grid);
+          const float scale =
+              int4 ? f16_to_float(float_to_f16(amax * f / 7.0f)) : amax * f / 127.0f;
+          double err = 0;
+          for (int64_t j = 0; j < g; ++j) {
+            const float x = w[row * cols + c0 + j];
+            const float q = int4 ? dequantize_int(quantize_int4(x, scale), scale)
+                                 : dequantize_int(quantize_int8(x, scale), scale);
+            err += d[c0 + j] * (x - q) * (x - q);
+          }
+          if (i == 0) at_amax = err;
+          best = std::min(best, err);
+        }
+        double got = 0;
+        for (int64_t j = 0; j < g; ++j) {
+          const double e = w[row * cols + c0 + j] - r->dequantized[row * cols + c0 + j];
+          got += d[c0 + j] * e * e;
+        }
+        // The implementation ranks in float: equal to the best up to that rounding.
+        EXPECT_LE(got, best * (1 + 1e-5) + 1e-12)
+            << quant_spec_name(spec) << " row " << row << " group at " << c0;
+        if (got < at_amax * (1 - 1e-6)) ++shrunk;
+      }
+    }
+    EXPECT_GT(shrunk, 0) << "the search never shrank a range: nothing was tested";
+  }
+}
+
+// The search lowers GPTQ's own objective and the output error against the amax recipe.
+TEST(GptqTest, ScaleSearchBeatsAmaxScales) {
+  const std::vector<float> x = correlated_inputs(kSamples, kCols, 81);
+  const std::vector<float> w = gaussian_weights(kRows, kCols, 82);
+  const GptqHessian h = hessian_of(x, kCols);
+  for (const QuantSpec& spec : {int4_spec(128), uint4_spec(64), int4_spec(32)}) {
+    auto plain = gptq_quantize(w.data(), kRows, kCols, h, spec, {.scale_search_grid = 0});
+    auto searched = gptq_quantize(w.data(), kRows, kCols, h, spec);
+    ASSERT_TRUE(plain.ok() && searched.ok());
+    const double e0 = output_error(x, w, plain->dequantized, kRows, kCols);
+    const double e1 = output_error(x, w, searched->dequantized, kRows, kCols);
+    std::printf("[          ] %-18s output error amax %.4e  searched %.4e  ratio %.3f\n",
+                quant_spec_name(spec).c_str(), e0, e1, e1 / e0);
+    EXPECT_LT(e1, e0) << quant_spec_name(spec);
+    expect_dequantize_exact(*searched, quant_spec_name(spec));
+    expect_layout_like_rtn(searched->quantized, spec, kRows, kCols);
   }
 }
 

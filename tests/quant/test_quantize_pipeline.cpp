@@ -408,18 +408,28 @@ double mean_kl(const std::string& base, const std::string& quant,
 TEST_F(QuantizePipeline, SlowAwqAndGptqBeatRtnAndCalibratedKvBeatsUnitScales) {
   auto tok = load_tokenizer(mix_dir().string());
   ASSERT_TRUE(tok.ok());
-  CalibConfig eval;
-  eval.paths = {(test::shared_dir() / "data" / "wikitext-2" / "wiki.test.tokens").string()};
-  eval.calib_size = 4;
-  eval.calib_max_seq_length = 128;
-  auto held_out = load_calib_dataset(eval, *tok.value());
-  ASSERT_TRUE(held_out.ok()) << held_out.error().to_string();
-  const auto& samples = held_out.value().samples;
+  // Held-out text the calibration (WikiText-2 valid) never saw: WikiText-2 test (same domain)
+  // and State of the Union addresses 2012-2021 (another domain, not in the model's training).
+  const auto held_out_set = [&](const fs::path& file) {
+    CalibConfig eval;
+    eval.paths = {file.string()};
+    eval.calib_size = 4;
+    eval.calib_max_seq_length = 128;
+    auto ds = load_calib_dataset(eval, *tok.value());
+    EXPECT_TRUE(ds.ok()) << ds.error().to_string();
+    return ds.ok() ? ds.value().samples : std::vector<std::vector<int32_t>>{};
+  };
+  const auto samples =
+      held_out_set(test::shared_dir() / "data" / "wikitext-2" / "wiki.test.tokens");
+  const auto other =
+      held_out_set(test::shared_dir() / "data" / "sotu" / "sotu_heldout_2012_2021.txt");
+  ASSERT_FALSE(samples.empty() || other.empty());
 
-  std::map<std::string, double> kl;
+  std::map<std::string, double> kl, kl_other;
   for (auto [name, algo] : {std::pair{"rtn", QuantAlgo::W4A16},
                             {"awq", QuantAlgo::W4A16_AWQ},
-                            {"gptq", QuantAlgo::W4A16_GPTQ}}) {
+                            {"gptq", QuantAlgo::W4A16_GPTQ},
+                            {"awq_gptq", QuantAlgo::W4A16_AWQ_GPTQ}}) {
     QuantizeOptions o = options(algo, name);
     o.calib.calib_size = 16;
     o.calib.calib_max_seq_length = 128;
@@ -427,11 +437,17 @@ TEST_F(QuantizePipeline, SlowAwqAndGptqBeatRtnAndCalibratedKvBeatsUnitScales) {
     auto r = quantize(o);
     ASSERT_TRUE(r.ok()) << r.error().to_string();
     kl[name] = mean_kl(mix_dir().string(), (tmp_ / name).string(), samples);
+    kl_other[name] = mean_kl(mix_dir().string(), (tmp_ / name).string(), other);
   }
-  std::printf("int4 g128 mean KLD on held-out WikiText: RTN %.5f  AWQ %.5f  GPTQ %.5f\n", kl["rtn"],
-              kl["awq"], kl["gptq"]);
-  EXPECT_LT(kl["awq"], kl["rtn"]);
-  EXPECT_LT(kl["gptq"], kl["rtn"]);
+  std::printf(
+      "int4 g128 mean KLD, held-out WikiText: RTN %.5f  AWQ %.5f  GPTQ %.5f  AWQ+GPTQ %.5f\n"
+      "                    held-out SOTU:     RTN %.5f  AWQ %.5f  GPTQ %.5f  AWQ+GPTQ %.5f\n",
+      kl["rtn"], kl["awq"], kl["gptq"], kl["awq_gptq"], kl_other["rtn"], kl_other["awq"],
+      kl_other["gptq"], kl_other["awq_gptq"]);
+  for (const char* name : {"awq", "gptq", "awq_gptq"}) {
+    EXPECT_LT(kl[name], kl["rtn"]) << name;
+    EXPECT_LT(kl_other[name], kl_other["rtn"]) << name << " (out of domain)";
+  }
 
   for (QuantAlgo kv_algo : {QuantAlgo::INT8, QuantAlgo::FP8}) {
     QuantizeOptions o = options(QuantAlgo::W8A16, "kv");

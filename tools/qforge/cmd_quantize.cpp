@@ -26,6 +26,7 @@ struct QuantizeArgs {
   bool quiet = false;
   bool per_head_kv = false;
   int group_size = 128;
+  std::string awq_duo = "on";
 };
 
 QuantAlgo parse_kv(const std::string& text) {
@@ -45,6 +46,7 @@ void run_quantize(QuantizeArgs& a) {
   q.quant_algo = value_or_fail(parse_qformat(a.qformat));
   q.kv_cache_quant_algo = parse_kv(a.kv_cache);
   q.group_size = a.group_size;
+  o.awq_duo_scaling = value_or_fail(parse_awq_duo_scaling(a.awq_duo));
   q.kv_cache_per_head = a.per_head_kv;
   for (const auto& e : a.exclude) q.exclude_modules.push_back(e);
   for (const auto& ov : a.overrides) {
@@ -121,6 +123,9 @@ static void register_quantize(CLI::App& app) {
       ->required();
   cmd->add_option("--calib-text-field", o.calib.jsonl_text_field, "JSONL text field")
       ->capture_default_str();
+  cmd->add_flag("!--calib-concat", o.calib.mix_evenly,
+                "Join several --calib paths into one stream (default: each path is a set and "
+                "--calib-size is split evenly across the sets)");
   cmd->add_option("--calib-size", o.calib.calib_size, "Number of calibration samples")
       ->capture_default_str();
   cmd->add_option("--calib-batch-size", o.calib.calib_batch_size,
@@ -168,9 +173,26 @@ static void register_quantize(CLI::App& app) {
   cmd->add_option("--gptq-damp", o.gptq.percdamp,
                   "GPTQ dampening: this fraction of mean(diag H) is added to the diagonal")
       ->capture_default_str();
-  cmd->add_flag("--gptq-act-order", o.gptq.act_order,
+  cmd->add_flag("--gptq-act-order,!--no-gptq-act-order", o.gptq.act_order,
                 "GPTQ: quantize columns by descending Hessian diagonal (static groups, so the "
-                "layout stays standard)");
+                "layout stays standard; on by default)");
+  cmd->add_option("--gptq-scale-search", o.gptq.scale_search_grid,
+                  "GPTQ: grid steps of the MSE-optimal group scale search over shrink factors "
+                  "[1 - --gptq-scale-shrink, 1], scored on the Hessian-weighted error (0 = amax "
+                  "scales)")
+      ->capture_default_str();
+  cmd->add_option("--gptq-scale-shrink", o.gptq.scale_search_max_shrink,
+                  "GPTQ: largest shrink of a group's range the scale search tries, in [0, 1)")
+      ->capture_default_str();
+  cmd->add_flag("--gptq-true-sequential,!--no-gptq-true-sequential", o.gptq.true_sequential,
+                "GPTQ: q/k/v, then o, then gate/up, then down, each Hessian taken through the "
+                "already-quantized layers (on by default)");
+  cmd->add_option("--awq-grid", o.awq_grid, "AWQ: scale grid points per search")
+      ->capture_default_str();
+  cmd->add_option("--awq-duo-scaling", a.awq_duo,
+                  "AWQ: divide the scales by the weights' magnitude too (AutoAWQ/llm-compressor "
+                  "duo_scaling): on, off or both (both grids)")
+      ->capture_default_str();
   cmd->add_flag("--overwrite", o.overwrite, "Replace an existing output directory");
   cmd->add_flag("--resume", o.resume, "Continue an interrupted run from its last finished block");
   cmd->add_flag("--quiet", a.quiet, "No progress bars or layer table");

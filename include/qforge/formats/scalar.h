@@ -1,7 +1,7 @@
 // Scalar number formats: bit-exact encode (float -> code) and decode (code -> float).
 // Specs: IEEE 754 binary16; bfloat16; OCP 8-bit Floating Point (OFP8) r1.0 for E4M3FN/E5M2;
 // the FNUZ variants as AMD MI300 / LLVM define them; OCP Microscaling (MX) v1.0 for E2M3, E3M2,
-// E2M1 and E8M0. Encoding always rounds to nearest, ties to even.
+// E2M1 and E8M0. Encoding always rounds to nearest, ties to even (E8M0: ties up, see below).
 #pragma once
 
 #include <cstdint>
@@ -45,7 +45,8 @@ enum class Saturation : uint8_t {
 // - Subnormals are encoded and decoded (no flush to zero).
 // - E8M0 is unsigned and has no zero: negative inputs and NaN -> 0xFF; 0 and values below
 //   2^-127 round to 2^-127 (code 0x00); rounding is to the nearest power of two, ties
-//   (x = 1.5 * 2^k) to the even code. -0 counts as zero (0x00), not as a negative input.
+//   (x = 1.5 * 2^k) up to 2^(k+1), as PyTorch's float8_e8m0fnu and ml_dtypes convert. -0 counts as
+//   zero (0x00), not as a negative input.
 // - Decoding ignores code bits above the format's width; NaN codes decode to a quiet float NaN
 //   (sign kept where the format's NaN is signed).
 struct ScalarFormatInfo {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "qforge/core/error.h"
@@ -34,6 +35,7 @@ namespace qforge {
 struct AwqScaleSearchResult {
   std::vector<float> scales;   // [cols] the scales of the best grid point (all 1 if ratio 0 won)
   double best_ratio = 0.0;     // the exponent of the best grid point, i / n_grid
+  bool best_duo = false;       // the best grid point used duo scaling (AwqDuoScaling)
   double best_loss = 0.0;      // loss(scales)
   std::vector<double> losses;  // [n_grid] loss at ratio i / n_grid (non-finite ones never win)
 };
@@ -51,6 +53,29 @@ using AwqLossFn = std::function<Result<double>(std::span<const float> scales)>;
 // recorded but never chosen (an error if every grid point gives one).
 Result<AwqScaleSearchResult> awq_search_scales(std::span<const float> act_mean_abs, int n_grid,
                                                const AwqLossFn& loss);
+
+// AutoAWQ's / llm-compressor's duo_scaling: the scales also divide by the weights' magnitude,
+//   s = max(act_mean_abs ^ ratio / (w_mean ^ (1 - ratio) + 1e-4), 1e-4),  s /= sqrt(max s min s)
+// with w_mean[j] the mean over output rows of |W[r, j]| / max |W[r, group of j]| (awq_weight_mean).
+// kOff: llm-awq's grid (activations only); kOn: the duo grid, preceded by s = 1 (plain RTN, so the
+// search never loses to it); kBoth: both grids (llm-compressor's "both"), twice the losses.
+enum class AwqDuoScaling : uint8_t { kOff, kOn, kBoth };
+std::string_view awq_duo_scaling_name(AwqDuoScaling d);              // "off", "on", "both"
+Result<AwqDuoScaling> parse_awq_duo_scaling(std::string_view text);  // errors name the choices
+
+// w_mean for duo scaling: weights (each [rows, cols], the linears that read one input) taken as
+// one stacked matrix; per row and group_size-column group (the last may be narrower) |w| /
+// (max |w| + 1e-6), then the mean over all rows: [cols].
+Result<std::vector<float>> awq_weight_mean(std::span<const WeightRef> weights, int64_t cols,
+                                           int64_t group_size);
+
+// The search with a duo-scaling choice: w_mean ([cols], >= 0, from awq_weight_mean) is read
+// unless duo == kOff. n_grid > 0. The losses are in evaluation order: [1 (s = 1) + n_grid] for
+// kOn, [n_grid (activations only) + n_grid (duo)] for kBoth, [n_grid] for kOff (as the
+// three-argument form).
+Result<AwqScaleSearchResult> awq_search_scales(std::span<const float> act_mean_abs,
+                                               std::span<const float> w_mean, int n_grid,
+                                               AwqDuoScaling duo, const AwqLossFn& loss);
 
 // Q(W diag(s)) diag(1/s): w: (rows, cols) row-major F32, quantized into `spec` with
 // quantize_matrix and dequantized, then column j divided by s[j] (the reference's order of

@@ -46,10 +46,22 @@ struct GptqOptions {
   // Quantize columns in order of descending diag(H) (the reference `--act-order`). The group
   // scales are then computed up front from the original weights (AutoGPTQ's
   // `static_groups=True`), so the output keeps the standard, unpermuted layout and needs no
-  // g_idx: column c always belongs to group c / group_size.
-  bool act_order = false;
+  // g_idx: column c always belongs to group c / group_size. Every qforge layout allows it, so
+  // it is on by default.
+  bool act_order = true;
   // Columns per lazy batch update (the reference `blocksize`); >= 1.
   int64_t block_size = 128;
+  // MSE-optimal group scales (GPTQ implementations' `mse` option, llama.cpp's imatrix-weighted
+  // rounding): each group's amax (UINT4: [lo, hi]) shrunk by 1 - max_shrink * i / grid,
+  // i in [0, grid], keeping the factor with the least Hessian-weighted squared error
+  // sum_j H[j, j] (w_j - q_j)^2 over the group. grid 0: the plain amax recipe. grid <= 1000,
+  // max_shrink in [0, 1).
+  int scale_search_grid = 50;
+  double scale_search_max_shrink = 0.5;
+  // Inside a decoder block, quantize q/k/v, then o, then gate/up, then down, each layer's
+  // Hessian taken from inputs that flow through the already-quantized layers before it
+  // (the reference `--true-sequential`). false: every Hessian from the float block.
+  bool true_sequential = true;
 };
 
 struct GptqResult {
@@ -65,8 +77,9 @@ struct GptqResult {
 //                     scales)
 //   UINT4_GROUP       asymmetric groups with zero point
 //   INT8_PER_CHANNEL  one FP32 scale per row (W8A16 GPTQ: the group is the whole row)
-// Scales follow the docs/FORMATS.md recipes exactly (INT4 amax/7 rounded to the scale type,
-// UINT4 lo/hi/zero, INT8 amax/127). As in the reference, a group's amax (lo, hi) is taken over
+// Scales follow the docs/FORMATS.md recipes (INT4 amax/7 rounded to the scale type, UINT4
+// lo/hi/zero, INT8 amax/127) over the range the scale search picks (GptqOptions; grid 0: the
+// recipes exactly). As in the reference, a group's amax (lo, hi) is taken over
 // its CURRENT, error-updated weights when the quantizer reaches the group's first column; codes
 // may then use the full ranges (-8 for INT4). (For a group that starts inside a lazy batch, the
 // reference's find_params reads W, which still lacks that batch's updates so far; qforge applies

@@ -36,6 +36,10 @@ enum class QuantAlgo : uint8_t {
   W4A8_MXFP4_FP8,                        // MXFP4 weights, static per-tensor FP8 input
   MIXED_PRECISION,                       // a format chosen per layer (auto-quantize)
   INT8,                                  // KV cache only: INT8 per-tensor scales
+  // INT4 group weights, AWQ scales then GPTQ rounding (qforge's own recipe, as llm-compressor's
+  // AWQModifier + GPTQModifier). Checkpoints store it as W4A16_AWQ: the same layout (scales
+  // folded, INT4 groups); only the rounding differs.
+  W4A16_AWQ_GPTQ,
 };
 
 std::string_view quant_algo_name(QuantAlgo algo);
@@ -43,7 +47,8 @@ std::string_view quant_algo_name(QuantAlgo algo);
 Result<QuantAlgo> parse_quant_algo(std::string_view text);
 
 // The short names of `--qformat` (ModelOpt's hf_ptq.py spelling, plus a few of qforge's own):
-// fp8, fp8_pc_pt, fp8_pb_wo, int8_wo, int4_wo, int4_awq, int4_gptq, int8_gptq, int8_sq,
+// fp8, fp8_pc_pt, fp8_pb_wo, int8_wo, int4_wo, int4_awq, int4_gptq, int4_awq_gptq, int8_gptq,
+// int8_sq,
 // int8_sq_pt (per-token), int8_sq_tensor, w4a8_awq, nvfp4, mxfp4, w4a8_mxfp4_fp8, none.
 struct QformatName {
   const char* qformat;
@@ -53,6 +58,9 @@ struct QformatName {
 std::span<const QformatName> qformat_names();
 Result<QuantAlgo> parse_qformat(std::string_view qformat);
 std::string_view qformat_for_algo(QuantAlgo algo);  // "" when the algorithm has no short name
+// The algorithm a checkpoint records for `algo`: W4A16_AWQ for W4A16_AWQ_GPTQ (same layout),
+// `algo` itself otherwise.
+QuantAlgo checkpoint_algo(QuantAlgo algo);
 
 // How a linear layer's input is quantized at run time (simulated on the CPU; the weights carry
 // the real stored format).
@@ -70,7 +78,9 @@ std::string_view activation_quant_name(ActivationQuant a);
 bool activation_quant_is_static(ActivationQuant a);
 
 // Which weight-side algorithm runs before rounding.
-enum class WeightAlgorithm : uint8_t { kRtn, kAwq, kGptq, kSmoothQuant };
+// kAwqGptq: AWQ's scale search and folding (no clipping), then GPTQ rounding of the scaled
+// weights.
+enum class WeightAlgorithm : uint8_t { kRtn, kAwq, kGptq, kSmoothQuant, kAwqGptq };
 
 // Everything one linear layer needs: stored weight format, input quantization, algorithm.
 struct LinearQuantScheme {

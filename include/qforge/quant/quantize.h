@@ -15,6 +15,7 @@
 #include "qforge/calib/calib_dataset.h"
 #include "qforge/core/error.h"
 #include "qforge/io/quant_checkpoint.h"
+#include "qforge/quant/awq.h"
 #include "qforge/quant/gptq.h"
 #include "qforge/quant/quant_config.h"
 
@@ -33,7 +34,10 @@ struct QuantizeOptions {
   uint64_t max_memory = 0;
   // AWQ: calibration tokens (whole samples) used by the scale search's block-output loss.
   int64_t awq_max_tokens = 2048;
-  // GPTQ: dampening, act-order (static groups), lazy-batch width.
+  // AWQ: scale grid points per search and duo scaling (AutoAWQ / llm-compressor default: on).
+  int awq_grid = 20;
+  AwqDuoScaling awq_duo_scaling = AwqDuoScaling::kOn;
+  // GPTQ: dampening, act-order (static groups), lazy-batch width, scale search, true-sequential.
   GptqOptions gptq;
   // Testing hook: called after each block is durably written (block index); a non-OK status
   // stops the run there as if it had been killed.
@@ -44,10 +48,17 @@ struct QuantizeOptions {
 struct LayerQuantReport {
   std::string module;           // "model.layers.0.self_attn.q_proj"
   std::string format;           // "fp8", "int4_g128", ... or "bf16" when left unquantized
-  std::string algorithm;        // "rtn", "awq", "gptq", "smoothquant", "none"
+  std::string algorithm;        // "rtn", "awq", "gptq", "awq+gptq", "smoothquant", "none"
   double weight_rel_error = 0;  // ||W - Q|| / ||W|| (Frobenius)
   double output_rel_error = 0;  // ||X Wᵀ - Qa(X) Qᵀ|| / ||X Wᵀ|| on calibration inputs
   float input_scale = 0.0f;     // static activation scale, 0 when none
+  // The calibration data behind this layer's statistics (Hessian, input ranges, AWQ channel
+  // means): every sample's tokens and the distinct documents they come from (0 when the layer
+  // is not quantized). AWQ / AWQ+GPTQ: the subset its scale search scores the block output on.
+  int64_t calib_tokens = 0;
+  int64_t calib_documents = 0;
+  int64_t awq_loss_tokens = 0;
+  int64_t awq_loss_documents = 0;
 };
 
 struct QuantizeReport {
@@ -55,9 +66,11 @@ struct QuantizeReport {
   std::string auto_quantize_plan;  // MIXED_PRECISION: the chosen plan as a table
   int64_t calib_samples = 0;
   int64_t calib_tokens = 0;
-  int64_t blocks_resumed = 0;   // blocks taken from an interrupted run
-  uint64_t output_bytes = 0;    // bytes of the written safetensors shards
-  uint64_t peak_rss_bytes = 0;  // getrusage maxrss at the end
+  int64_t calib_documents = 0;             // distinct documents behind the samples
+  std::vector<CalibSource> calib_sources;  // per calibration set: documents, tokens, samples
+  int64_t blocks_resumed = 0;              // blocks taken from an interrupted run
+  uint64_t output_bytes = 0;               // bytes of the written safetensors shards
+  uint64_t peak_rss_bytes = 0;             // getrusage maxrss at the end
   double seconds = 0;
 };
 
