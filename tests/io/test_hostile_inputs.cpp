@@ -37,12 +37,12 @@ std::string quote(const std::string& s) {
   return out + "'";
 }
 
-struct Run {
+struct CliRun {
   int exit_code;
   std::string output;
 };
 
-Run shell(const std::string& command) {
+CliRun shell(const std::string& command) {
   FILE* pipe = ::popen((command + " 2>&1 </dev/null").c_str(), "r");
   std::string out;
   char buf[4096];
@@ -52,7 +52,7 @@ Run shell(const std::string& command) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
-Run cli(const std::vector<std::string>& args, const std::string& prefix = "") {
+CliRun cli(const std::vector<std::string>& args, const std::string& prefix = "") {
   std::string command = prefix + "QFORGE_NO_PROGRESS=1 timeout 60 " + quote(QFORGE_CLI_PATH);
   for (const auto& a : args) command += " " + quote(a);
   return shell(command);
@@ -73,8 +73,9 @@ auto without_blocking(const fs::path& fifo, F f) {
 
 void copy_hf(const fs::path& to) {
   // A small HF checkpoint: stories260K converted by the CLI.
-  const Run r = cli({"convert", "-m", (models_dir() / "stories260K" / "stories260K.bin").string(),
-                     "-o", to.string()});
+  const CliRun r =
+      cli({"convert", "-m", (models_dir() / "stories260K" / "stories260K.bin").string(), "-o",
+           to.string()});
   ASSERT_EQ(r.exit_code, 0) << r.output;
 }
 
@@ -88,7 +89,8 @@ TEST(HostileInputs, FifosInPlaceOfModelFilesNeverBlock) {
     fs::remove(dir / victim);
     ASSERT_EQ(::mkfifo((dir / victim).c_str(), 0600), 0);
     if (std::string(victim) == "tokenizer.model") {
-      auto t = without_blocking(dir / victim, [&] { return load_tokenizer(dir.string()); });
+      auto t =
+          without_blocking(dir / victim, [&] { return load_tokenizer((dir / victim).string()); });
       ASSERT_FALSE(t.ok()) << victim;
       EXPECT_NE(t.error().to_string().find("is a FIFO, not a regular file"), std::string::npos)
           << t.error().to_string();
@@ -147,7 +149,7 @@ TEST(HostileInputs, BinaryAndDeviceTextInputsAreErrors) {
   std::ofstream(s / "latin1.txt", std::ios::binary) << "caf\xE9 au lait\n";
   for (const std::string& data :
        {elf, (s / "latin1.txt").string(), std::string("/dev/zero"), std::string("/dev/urandom")}) {
-    Run r = cli({"eval", "ppl", "-m", hf.string(), "--dataset", data, "--ctx", "64"});
+    CliRun r = cli({"eval", "ppl", "--model", hf.string(), "--dataset", data, "--ctx", "64"});
     EXPECT_EQ(r.exit_code, 1) << data << "\n" << r.output;
     EXPECT_TRUE(r.output.find("not UTF-8 text") != std::string::npos ||
                 r.output.find("is a character device") != std::string::npos)
@@ -166,7 +168,7 @@ TEST(HostileInputs, BinaryAndDeviceTextInputsAreErrors) {
   // tokenize --file on devices: refused at once, not read forever.
   const auto t0 = std::chrono::steady_clock::now();
   for (const char* dev : {"/dev/zero", "/dev/urandom"}) {
-    const Run r =
+    const CliRun r =
         cli({"tokenize", "--tokenizer", (hf / "tokenizer.model").string(), "--file", dev});
     EXPECT_EQ(r.exit_code, 1) << r.output;
     EXPECT_NE(r.output.find("is a character device"), std::string::npos) << r.output;
@@ -181,8 +183,8 @@ TEST(HostileInputs, TokenizerWithMorePiecesThanTheVocabIsAnError) {
   const fs::path hf = s / "hf";
   copy_hf(hf);
   std::ofstream(s / "data.txt") << "Once upon a time there was a girl.\n";
-  const Run r = cli({"eval", "ppl", "-m", hf.string(), "--tokenizer", gguf.string(), "--dataset",
-                     (s / "data.txt").string(), "--ctx", "64"});
+  const CliRun r = cli({"eval", "ppl", "--model", hf.string(), "--tokenizer", gguf.string(),
+                        "--dataset", (s / "data.txt").string(), "--ctx", "64"});
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("has 32000 pieces but the model's vocab_size is 512"), std::string::npos)
       << r.output;
@@ -202,7 +204,7 @@ TEST(HostileInputs, AllocationFailureIsAnErrorNotAnAbort) {
     const std::string line(1023, 'a');
     for (int i = 0; i < 64 * 1024; ++i) out << line << '\n';
   }
-  const Run r =
+  const CliRun r =
       cli({"tokenize", "--tokenizer", (models_dir() / "stories260K" / "tok512.bin").string(),
            "--file", (s / "big.txt").string()},
           "ulimit -v 262144; ");

@@ -30,12 +30,12 @@ std::string quote(const std::string& s) {
   return out + "'";
 }
 
-struct Run {
+struct CliRun {
   int exit_code;
   std::string output;
 };
 
-Run run_cli(const std::vector<std::string>& args) {
+CliRun run_cli(const std::vector<std::string>& args) {
   std::string command = "QFORGE_NO_PROGRESS=1 timeout 120 " + quote(QFORGE_CLI_PATH);
   for (const auto& a : args) command += " " + quote(a);
   command += " 2>&1 </dev/null";
@@ -81,7 +81,7 @@ class HostileOutputs : public ::testing::Test {
     for (int i = 0; i < 200; ++i) text += "Once upon a time there was a little girl. ";
     std::ofstream(work_ / "calib.txt") << text;
     std::ofstream(work_ / "data.txt") << text;
-    const Run convert =
+    const CliRun convert =
         run_cli({"convert", "-m", (work_ / "stories260K.bin").string(), "-o",
                  (work_ / "hf").string(), "--tokenizer", (work_ / "tok512.bin").string()});
     ASSERT_EQ(convert.exit_code, 0) << convert.output;
@@ -94,7 +94,7 @@ class HostileOutputs : public ::testing::Test {
 
   // Runs the command, expects exit 1 with `needle` in the message, and the tree unchanged.
   void expect_refused(const std::vector<std::string>& args, const std::string& needle) {
-    const Run r = run_cli(args);
+    const CliRun r = run_cli(args);
     std::string joined;
     for (const auto& a : args) joined += a + " ";
     EXPECT_EQ(r.exit_code, 1) << joined << "\n" << r.output;
@@ -143,7 +143,8 @@ TEST_F(HostileOutputs, ConvertNeverReplacesItsInputs) {
   // From the HF directory, and from the llama2.c file with its tokenizer.
   for (const std::string out : {w("hf"), w("hf/.."), work_.string(), w("hf/tokenizer.model"),
                                 w("hf/model.safetensors"), w("hf/x")}) {
-    expect_refused({"convert", "-m", w("hf"), "--overwrite", "-o", out}, kInput);
+    // Existing files are refused as "not a directory", directories by the input guard.
+    expect_refused({"convert", "-m", w("hf"), "--overwrite", "-o", out}, "qforge: error:");
   }
   for (const std::string out :
        {w("stories260K.bin"), w("tok512.bin"), work_.string(), w("hf/..")}) {
@@ -156,24 +157,25 @@ TEST_F(HostileOutputs, ConvertNeverReplacesItsInputs) {
 }
 
 TEST_F(HostileOutputs, LogitsNeverReplacesItsInputs) {
-  for (const std::string out : {w("hf"), w("hf/config.json"), w("hf/model.safetensors"), w("hf/.."),
-                                w("tok512.bin"), w("hf/new.npy")}) {
-    expect_refused({"logits", "-m", w("hf"), "--ids", "1,2,3", "-o", out}, kInput);
+  for (const std::string out :
+       {w("hf"), w("hf/config.json"), w("hf/model.safetensors"), w("hf/.."), w("hf/new.npy")}) {
+    expect_refused({"logits", "--model", w("hf"), "--ids", "1,2,3", "-o", out}, kInput);
   }
-  expect_refused({"logits", "-m", w("stories260K.bin"), "--tokenizer", w("tok512.bin"), "--prompt",
-                  "Once", "-o", w("tok512.bin")},
+  expect_refused({"logits", "--model", w("stories260K.bin"), "--tokenizer", w("tok512.bin"),
+                  "--prompt", "Once", "-o", w("tok512.bin")},
                  kInput);
-  expect_refused({"logits", "-m", w("hf"), "--ids", "1,2,3", "-o", w("null")}, "character device");
+  expect_refused({"logits", "--model", w("hf"), "--ids", "1,2,3", "-o", w("null")},
+                 "character device");
 }
 
 TEST_F(HostileOutputs, EvalSaveLogitsNeverReplacesItsInputs) {
   for (const std::string out :
        {w("data.txt"), w("hf"), w("hf/config.json"), w("hf/.."), work_.string(), w("tok512.bin")}) {
-    expect_refused({"eval", "ppl", "-m", w("hf"), "--tokenizer", w("tok512.bin"), "--dataset",
+    expect_refused({"eval", "ppl", "--model", w("hf"), "--tokenizer", w("tok512.bin"), "--dataset",
                     w("data.txt"), "--ctx", "64", "--save-logits", out},
                    kInput);
   }
-  expect_refused({"eval", "ppl", "-m", w("hf"), "--dataset", w("data.txt"), "--ctx", "64",
+  expect_refused({"eval", "ppl", "--model", w("hf"), "--dataset", w("data.txt"), "--ctx", "64",
                   "--save-logits", w("null")},
                  "character device");
 }
