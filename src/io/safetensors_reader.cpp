@@ -49,11 +49,17 @@ std::string closed_list() {
 Result<SafetensorsTensorInfo> parse_tensor_entry(const std::string& name,
                                                  const nlohmann::json& entry,
                                                  std::string_view file) {
-  const std::string where = fmt::format("tensor '{}'", printable(name, 200));
+  // Formatted only for an error: a header may hold a million tensors, and building these
+  // strings for every field was a large part of the cost.
+  const auto where = [&] { return fmt::format("tensor '{}'", printable(name, 200)); };
+  const auto to_uint64 = [&](const nlohmann::json& v, const auto& field) -> Result<uint64_t> {
+    if (v.is_number_unsigned()) return v.get<uint64_t>();
+    return io_detail::json_to_uint64(v, file, field());
+  };
   if (!entry.is_object()) {
     return make_error(ErrorCode::kFormat,
                       "{}: {} is a JSON {}, expected an object with dtype, shape and data_offsets",
-                      file, where, io_detail::json_type_name(entry));
+                      file, where(), io_detail::json_type_name(entry));
   }
   SafetensorsTensorInfo info;
   info.name = name;
@@ -62,34 +68,34 @@ Result<SafetensorsTensorInfo> parse_tensor_entry(const std::string& name,
       return make_error(ErrorCode::kFormat,
                         "{}: {} has no '{}' field (expected dtype, shape and "
                         "data_offsets)",
-                        file, where, key);
+                        file, where(), key);
     }
   }
   const auto& dtype = entry["dtype"];
   if (!dtype.is_string()) {
     return make_error(ErrorCode::kFormat, "{}: {} field dtype is a JSON {}, expected a string",
-                      file, where, io_detail::json_type_name(dtype));
+                      file, where(), io_detail::json_type_name(dtype));
   }
   auto parsed = parse_safetensors_dtype(dtype.get_ref<const std::string&>());
   if (!parsed.ok())
-    return std::move(parsed).error().add_context(fmt::format("{}: {}", file, where));
+    return std::move(parsed).error().add_context(fmt::format("{}: {}", file, where()));
   info.dtype = *parsed;
 
   const auto& shape = entry["shape"];
   if (!shape.is_array()) {
     return make_error(ErrorCode::kFormat, "{}: {} field shape is a JSON {}, expected an array",
-                      file, where, io_detail::json_type_name(shape));
+                      file, where(), io_detail::json_type_name(shape));
   }
   if (shape.size() > static_cast<size_t>(kMaxDims)) {
     return make_error(ErrorCode::kFormat, "{}: {} field shape has {} dims (expected at most {})",
-                      file, where, shape.size(), kMaxDims);
+                      file, where(), shape.size(), kMaxDims);
   }
   std::array<int64_t, kMaxDims> dims{};
   for (size_t i = 0; i < shape.size(); ++i) {
-    QF_ASSIGN_OR_RETURN(uint64_t d, io_detail::json_to_uint64(
-                                        shape[i], file, fmt::format("{} shape[{}]", where, i)));
+    QF_ASSIGN_OR_RETURN(
+        uint64_t d, to_uint64(shape[i], [&] { return fmt::format("{} shape[{}]", where(), i); }));
     if (d > static_cast<uint64_t>(INT64_MAX)) {
-      return make_error(ErrorCode::kFormat, "{}: {} shape[{}] = {} is too large", file, where, i,
+      return make_error(ErrorCode::kFormat, "{}: {} shape[{}] = {} is too large", file, where(), i,
                         d);
     }
     dims[i] = static_cast<int64_t>(d);
@@ -98,7 +104,7 @@ Result<SafetensorsTensorInfo> parse_tensor_entry(const std::string& name,
   if (!shape_result.ok()) {
     return std::move(shape_result)
         .error()
-        .add_context(fmt::format("{}: {} field shape", file, where));
+        .add_context(fmt::format("{}: {} field shape", file, where()));
   }
   info.shape = *shape_result;
 
@@ -106,25 +112,25 @@ Result<SafetensorsTensorInfo> parse_tensor_entry(const std::string& name,
   if (!offsets.is_array() || offsets.size() != 2) {
     return make_error(
         ErrorCode::kFormat, "{}: {} field data_offsets = {} (expected an array [begin, end])", file,
-        where, printable(offsets.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
+        where(), printable(offsets.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
   }
   QF_ASSIGN_OR_RETURN(info.begin,
-                      io_detail::json_to_uint64(offsets[0], file, where + " data_offsets[0]"));
+                      to_uint64(offsets[0], [&] { return where() + " data_offsets[0]"; }));
   QF_ASSIGN_OR_RETURN(info.end,
-                      io_detail::json_to_uint64(offsets[1], file, where + " data_offsets[1]"));
+                      to_uint64(offsets[1], [&] { return where() + " data_offsets[1]"; }));
   if (info.begin > info.end) {
     return make_error(ErrorCode::kFormat,
                       "{}: {} data_offsets [{}, {}] end before they begin (expected begin <= end)",
-                      file, where, info.begin, info.end);
+                      file, where(), info.begin, info.end);
   }
   auto nbytes = dtype_storage_bytes(info.dtype, info.shape.numel());
   if (!nbytes.ok())
-    return std::move(nbytes).error().add_context(fmt::format("{}: {}", file, where));
+    return std::move(nbytes).error().add_context(fmt::format("{}: {}", file, where()));
   if (info.end - info.begin != *nbytes) {
     return make_error(ErrorCode::kFormat,
                       "{}: {} data_offsets [{}, {}] span {} bytes but dtype {} x shape {} needs {} "
                       "bytes (corrupt header?)",
-                      file, where, info.begin, info.end, info.end - info.begin,
+                      file, where(), info.begin, info.end, info.end - info.begin,
                       dtype.get_ref<const std::string&>(), info.shape, *nbytes);
   }
   return info;
