@@ -143,12 +143,12 @@ TEST_F(CalibDatasetTest, SeveralPathsAreMixedEvenly) {
   EXPECT_EQ(calib_documents_seen(d, {0, 4}), 2);
 
   // A set too small for its share gives all its chunks; the others make up the rest.
-  auto tiny = load_calib_dataset(config({a.string(), b.string()}, 40, 16), *tokenizer_);
+  auto tiny = load_calib_dataset(config({a.string(), b.string()}, 80, 16), *tokenizer_);
   ASSERT_TRUE(tiny.ok());
   const int64_t small_chunks = tiny.value().sources[1].chunks;
-  ASSERT_LT(small_chunks, 20);
+  ASSERT_LT(small_chunks, 40);
   EXPECT_EQ(tiny.value().sources[1].samples, small_chunks);
-  EXPECT_EQ(tiny.value().sources[0].samples, 40 - small_chunks);
+  EXPECT_EQ(tiny.value().sources[0].samples, 80 - small_chunks);
 
   // mix_evenly = false: one stream of both files, as a single path always was.
   CalibConfig one = config({a.string(), b.string()}, 12, 16);
