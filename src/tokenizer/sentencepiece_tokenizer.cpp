@@ -4,6 +4,8 @@
 // the dummy-prefix space of the first piece is dropped).
 #include <sentencepiece_processor.h>
 
+#include <exception>
+
 #include "qforge/tokenizer/tokenizer_formats.h"
 #include "tokenizer/vocab.h"
 
@@ -222,6 +224,12 @@ Result<ModelSummary> scan_model_proto(std::string_view data) {
             return make_error(ErrorCode::kFormat, "pieces[{}].piece has {} bytes, expected 1..{}",
                               s.pieces, pf.bytes.size(), kMaxPieceBytes);
           }
+          // libsentencepiece builds a darts-clone trie of NUL-terminated keys: a piece holding a
+          // NUL byte (first byte NUL: a zero-length key) makes it throw out of the loader.
+          if (pf.bytes.find('\0') != std::string_view::npos) {
+            return make_error(ErrorCode::kFormat, "pieces[{}].piece holds a NUL byte (at {})",
+                              s.pieces, pf.bytes.find('\0'));
+          }
           has_piece = true;
         }
       }
@@ -254,7 +262,13 @@ class SentencePieceTokenizer final : public Tokenizer {
       : source_(std::move(source)), summary_(summary) {}
 
   Status load(std::string_view bytes) {
-    const auto status = sp_.LoadFromSerializedProto(bytes);
+    sentencepiece::util::Status status;
+    try {
+      status = sp_.LoadFromSerializedProto(bytes);
+    } catch (const std::exception& e) {  // darts-clone throws on keys it cannot insert
+      return make_error(ErrorCode::kFormat, "{}: libsentencepiece rejects the model: {}", source_,
+                        e.what());
+    }
     if (!status.ok()) {
       return make_error(ErrorCode::kFormat, "{}: libsentencepiece rejects the model: {}", source_,
                         status.ToString());
