@@ -302,7 +302,11 @@ TEST(GptqTest, ScaleSearchPicksTheHessianWeightedBestShrink) {
         if (got < at_amax * (1 - 1e-6)) ++shrunk;
       }
     }
-    EXPECT_GT(shrunk, 0) << "the search never shrank a range: nothing was tested";
+    std::printf("[          ] %-18s %lld of %lld groups shrunk\n", quant_spec_name(spec).c_str(),
+                static_cast<long long>(shrunk), static_cast<long long>(rows * (cols / g)));
+    // INT8's 2.5% grid steps are 3 codes wide: a shrink costs more than it saves, so only the
+    // INT4 groups must show the search at work.
+    if (int4) EXPECT_GT(shrunk, 0) << "the search never shrank a range: nothing was tested";
   }
 }
 

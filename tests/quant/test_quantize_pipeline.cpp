@@ -253,7 +253,9 @@ TEST_F(QuantizePipeline, AutoQuantizeNeverPicksAFormatTheLayoutCannotStore) {
 }
 
 TEST_F(QuantizePipeline, GptqActOrderKeepsTheStandardLayout) {
+  // act_order is the default; the plain run turns it off.
   QuantizeOptions plain = options(QuantAlgo::W4A16_GPTQ, "gptq");
+  plain.gptq.act_order = false;
   QuantizeOptions ordered = options(QuantAlgo::W4A16_GPTQ, "gptq-act");
   ordered.gptq.act_order = true;
   auto a = quantize(plain);
