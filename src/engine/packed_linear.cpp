@@ -110,7 +110,7 @@ Result<PackedLinear> pack_linear(const QuantizedLinear& layer, const PackedLinea
                       target.kernel, quant_spec_name(q.spec),
                       activation_quant_name(layer.scheme.activation));
   }
-  if (target.variant != 0) {
+  if (!packed_kernel_has_variant(*kernel, target.variant)) {
     return make_error(ErrorCode::kUnsupported, "pack_linear: kernel '{}' has no variant {}",
                       target.kernel, target.variant);
   }
@@ -130,7 +130,7 @@ Result<PackedLinear> pack_linear(const QuantizedLinear& layer, const PackedLinea
   PackedLinear out;
   PackedLinearInfo& info = out.info;
   info.kernel = kernel->name;
-  info.variant = 0;
+  info.variant = target.variant;  // a tactic: the blob layout is the same for every variant
   info.layout_version = 1;
   info.rows = q.rows;
   info.cols = q.cols;

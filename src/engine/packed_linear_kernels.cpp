@@ -1,6 +1,7 @@
 // The CPU kernel table of packed_linear_kernels.h and packed_linear_candidates.
 #include "engine/packed_linear_kernels.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 
@@ -32,6 +33,20 @@ bool int8_activation(ActivationQuant a) {
 }
 
 }  // namespace
+
+std::vector<int> packed_kernel_variants(const PackedKernel& k) {
+  if (k.dense) return {0};
+  // W8A8 has no GEMV/GEMM crossover to move: only the chunking tactics differ.
+  if (k.panel == PanelFormat::kW8A8) return {0, 3};
+  std::vector<int> all;
+  for (size_t i = 0; i < cpu::kPanelTactics.size(); ++i) all.push_back(static_cast<int>(i));
+  return all;
+}
+
+bool packed_kernel_has_variant(const PackedKernel& k, int variant) {
+  const std::vector<int> v = packed_kernel_variants(k);
+  return std::find(v.begin(), v.end(), variant) != v.end();
+}
 
 const PackedKernel* find_packed_kernel(std::string_view name) {
   for (const PackedKernel& k : kKernels) {
@@ -93,9 +108,11 @@ Status validate_packed_linear_info(const PackedLinearInfo& info) {
                       "rebuild the engine)",
                       info.kernel, info.layout_version);
   }
-  if (info.variant != 0) {
-    return make_error(ErrorCode::kUnsupported, "packed linear ({}): unknown variant {}",
-                      info.kernel, info.variant);
+  if (!packed_kernel_has_variant(*k, info.variant)) {
+    return make_error(ErrorCode::kUnsupported,
+                      "packed linear ({}): unknown variant {} (this qforge knows {}; rebuild the "
+                      "engine)",
+                      info.kernel, info.variant, packed_kernel_variants(*k).size());
   }
   constexpr int64_t kMaxDim = int64_t{1} << 31;
   if (info.rows < 1 || info.rows >= kMaxDim || info.cols < 1 || info.cols >= kMaxDim ||
@@ -139,6 +156,7 @@ cpu::PanelMatrix panel_matrix_for(const PackedLinearInfo& info, const uint8_t* d
   pm.cols = info.cols;
   pm.scale_type = info.weight.scale_type;
   pm.tensor_scale = info.tensor_scale;
+  pm.tactic = cpu::kPanelTactics[static_cast<size_t>(info.variant)];
   switch (k->panel) {
     case PanelFormat::kW8A16:
       pm.kp = round_up(info.cols, 2);
@@ -184,13 +202,16 @@ std::vector<PackedLinearInfo> packed_linear_candidates(const LinearQuantScheme& 
   std::vector<PackedLinearInfo> out;
   for (const PackedKernel& k : kKernels) {
     if (!packed_kernel_runs(k, scheme.weight, scheme.activation)) continue;
-    PackedLinearInfo info;
-    info.kernel = k.name;
-    info.rows = rows;
-    info.cols = cols;
-    info.weight = scheme.weight;
-    info.activation = scheme.activation;
-    out.push_back(info);
+    for (int variant : packed_kernel_variants(k)) {
+      PackedLinearInfo info;
+      info.kernel = k.name;
+      info.variant = variant;
+      info.rows = rows;
+      info.cols = cols;
+      info.weight = scheme.weight;
+      info.activation = scheme.activation;
+      out.push_back(info);
+    }
   }
   return out;
 }

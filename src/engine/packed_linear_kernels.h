@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "backend/cpu/qmatmul.h"
 #include "qforge/core/dtype.h"
@@ -21,6 +22,10 @@ struct PackedKernel {
   cpu::PanelFormat panel;  // when !dense
 };
 
+// The variants of a kernel: indices into cpu::kPanelTactics (execution tactics over one and the
+// same blob layout), {0} for the dense kernels.
+std::vector<int> packed_kernel_variants(const PackedKernel& kernel);
+bool packed_kernel_has_variant(const PackedKernel& kernel, int variant);
 // nullptr when `name` is not a kernel.
 const PackedKernel* find_packed_kernel(std::string_view name);
 // "dense_f32, dense_f16, ..." for error messages.
@@ -28,7 +33,7 @@ std::string packed_kernel_names();
 // Whether `kernel` runs weights stored as `weight` with `activation` input quantization.
 bool packed_kernel_runs(const PackedKernel& kernel, const QuantSpec& weight,
                         ActivationQuant activation);
-// Field ranges and consistency: kernel known, layout version 1, variant 0, dims in
+// Field ranges and consistency: kernel known, layout version 1, a known variant, dims in
 // [1, 2^31), rows * cols <= 2^40, the weight spec valid and runnable by the kernel, a finite
 // positive input_scale for static activations, a finite non-negative NVFP4 tensor scale.
 Status validate_packed_linear_info(const PackedLinearInfo& info);

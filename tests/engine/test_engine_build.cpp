@@ -119,6 +119,33 @@ INSTANTIATE_TEST_SUITE_P(
       return std::string(quant_algo_name(info.param.algo)) + (info.param.zero_point ? "_zp" : "");
     });
 
+// Kernel selection times every variant per layer shape and keeps one; the variants compute the
+// same bits, so the engine's logits equal those of an engine built without selection.
+TEST_F(EngineBuild, KernelSelectionTimesEveryVariantAndNeverChangesLogits) {
+  const fs::path ckpt = quantized_mix(QuantAlgo::W4A16);
+  BuildConfig plain = small_build_config(DType::BF16);
+  plain.kernel_selection = false;
+  BuildConfig selected = small_build_config(DType::BF16);
+  const fs::path out = binary_scratch() / "mix_w4_selected.engine";
+  auto report = build_engine(ckpt.string(), selected, out.string());
+  ASSERT_TRUE(report.ok()) << report.error().to_string();
+  // One choice per distinct [rows, cols] shape of the quantized linears (q, k/v, o, gate/up,
+  // down of llama-mix: 4 or 5 shapes), each listing the timings of all four w4a16 variants.
+  ASSERT_GE(report.value().kernel_choices.size(), 3u);
+  for (const std::string& c : report.value().kernel_choices) {
+    for (const char* v : {"w4a16/0:", "w4a16/1:", "w4a16/2:", "w4a16/3:"}) {
+      EXPECT_NE(c.find(v), std::string::npos) << c;
+    }
+    EXPECT_NE(c.find("chose w4a16/"), std::string::npos) << c;
+  }
+  auto engine = load_engine(out.string());
+  ASSERT_TRUE(engine.ok()) << engine.error().to_string();
+  auto unselected = build_and_load(ckpt, plain, "mix_w4_unselected.engine");
+  ASSERT_NE(unselected, nullptr);
+  const auto ids = probe_ids(unselected->config().vocab_size);
+  EXPECT_EQ(all_logits(engine.value().model, ids), all_logits(unselected, ids));
+}
+
 // Greedy text of stories260K engines equals the reference runtime on the same checkpoint (the
 // FP16 engine: on the checkpoint exported with F16 weights, which it reads as they are).
 TEST_F(EngineBuild, StoriesGreedyTextIdenticalForFp16W8A16AndFp8Engines) {

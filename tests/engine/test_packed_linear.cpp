@@ -195,6 +195,50 @@ TEST(PackedLinear, RowsAreBitIdenticalWhateverMAndThreads) {
   }
 }
 
+// Kernel selection picks among the variants (execution tactics of one blob layout) by speed
+// alone, so every variant must give the same bits for every m: the GEMV passes of 4 rows, the
+// GEMM, and both chunkings.
+TEST(PackedLinear, EveryVariantComputesTheSameBits) {
+  const int64_t rows = 70, cols = 256;
+  for (const Case& c : kCases) {
+    const QuantizedLinear layer = make_layer(c, rows, cols, 21);
+    const auto cands = packed_linear_candidates(layer.scheme, rows, cols);
+    ASSERT_GE(cands.size(), 2u) << quant_algo_name(c.algo) << ": nothing to select from";
+    const auto x = random_floats(17 * cols, 13, 1.0);
+    std::vector<std::vector<float>> first;
+    for (const PackedLinearInfo& cand : cands) {
+      if (cand.kernel != cands.front().kernel) continue;
+      auto packed = pack_linear(layer, cand);
+      ASSERT_TRUE(packed.ok()) << packed.error().message();
+      EXPECT_EQ(packed.value().info.variant, cand.variant);
+      // Variants share the layout: the blob is the same bytes.
+      EXPECT_EQ(packed.value().blob, pack_linear(layer, cands.front()).value().blob);
+      auto buf = hwy::AllocateAligned<uint8_t>(packed.value().blob.size());
+      std::memcpy(buf.get(), packed.value().blob.data(), packed.value().blob.size());
+      auto m = open_packed_linear(packed.value().info, {buf.get(), packed.value().blob.size()}, {});
+      ASSERT_TRUE(m.ok()) << m.error().message();
+      std::vector<std::vector<float>> ys;
+      for (int64_t rows_of_x : {1, 3, 5, 8, 9, 12, 16, 17}) {
+        std::vector<float> y(rows_of_x * rows);
+        m.value()->matmul(x.data(), rows_of_x, y.data());
+        // Each row equals the same row computed alone.
+        std::vector<float> y1(rows);
+        m.value()->matmul(x.data() + (rows_of_x - 1) * cols, 1, y1.data());
+        EXPECT_EQ(0, std::memcmp(y1.data(), y.data() + (rows_of_x - 1) * rows, rows * 4))
+            << cand.kernel << "/" << cand.variant << " m=" << rows_of_x;
+        ys.push_back(std::move(y));
+      }
+      if (first.empty()) {
+        first = std::move(ys);
+      } else {
+        for (size_t i = 0; i < ys.size(); ++i) {
+          EXPECT_EQ(ys[i], first[i]) << cand.kernel << "/" << cand.variant << " case " << i;
+        }
+      }
+    }
+  }
+}
+
 TEST(PackedLinear, DenseWeightsRoundTripAndMatchTheirRows) {
   const int64_t rows = 45, cols = 77;
   const auto w = random_floats(rows * cols, 4, 0.1);

@@ -1,6 +1,6 @@
-// The qmatmul driver of qmatmul.h: picks the decode GEMV (m <= 4) or the prefill GEMM per call
-// and splits the panels over threads. Both paths compute each output the same way, so the
-// split and the path never change a result.
+// The qmatmul driver of qmatmul.h: picks the decode GEMV (m up to the tactic's gemv_max_rows) or
+// the prefill GEMM per call and splits the panels over threads. Both paths compute each output
+// the same way, so the split and the path never change a result.
 #include "backend/cpu/qmatmul.h"
 
 #include <algorithm>
@@ -15,9 +15,6 @@ namespace {
 
 std::atomic<int64_t> g_prefetch_bytes{kDefaultPrefetchBytes};
 
-// Packed weight bytes per parallel chunk of the GEMV (see matmul.cpp: a fork/join is only
-// worth it for work of a millisecond or so on a shared machine).
-constexpr int64_t kGemvGrainBytes = 512 << 10;
 // Multiply-adds per parallel chunk of the GEMM.
 constexpr int64_t kGemmGrainMacs = int64_t{1} << 22;
 
@@ -65,7 +62,7 @@ PanelFn gemm_fn(PanelFormat f) {
 }
 
 int64_t gemv_grain(const PanelMatrix& w) {
-  return std::max<int64_t>(1, kGemvGrainBytes / std::max<int64_t>(1, panel_bytes(w)));
+  return std::max<int64_t>(1, w.tactic.gemv_grain_bytes / std::max<int64_t>(1, panel_bytes(w)));
 }
 
 int64_t gemm_grain(const PanelMatrix& w, int64_t m) {
@@ -112,9 +109,15 @@ void qmatmul(const PanelMatrix& w, const float* x, int64_t m, float* y) {
   QF_CHECK(panel_matrix_valid(w) && w.format != PanelFormat::kW8A8 && m >= 0);
   if (m == 0) return;
   const int64_t np = panel_count(w.rows);
-  if (m <= 4) {
+  if (m <= std::max<int64_t>(4, w.tactic.gemv_max_rows)) {
     const PanelFn fn = gemv_fn(w.format);
-    parallel_for(0, np, gemv_grain(w), [&](int64_t b, int64_t e) { fn(w, b, e, x, m, y, w.rows); });
+    parallel_for(0, np, gemv_grain(w), [&](int64_t b, int64_t e) {
+      // Passes of up to 4 rows over this chunk of panels: the first streams it from memory,
+      // the others find it in cache.
+      for (int64_t r0 = 0; r0 < m; r0 += 4) {
+        fn(w, b, e, x + r0 * w.kp, std::min<int64_t>(4, m - r0), y + r0 * w.rows, w.rows);
+      }
+    });
     return;
   }
   const PanelFn fn = gemm_fn(w.format);

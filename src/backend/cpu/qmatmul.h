@@ -28,6 +28,7 @@
 // there too.
 #pragma once
 
+#include <array>
 #include <cstdint>
 
 #include "backend/cpu/matmul.h"
@@ -39,6 +40,27 @@ inline constexpr int64_t kPanelRows = 16;
 
 enum class PanelFormat : uint8_t { kW8A16, kW4A16, kW4A16Zp, kFp8, kNvfp4, kMxfp4, kMxfp8, kW8A8 };
 
+// How one qmatmul / qmatmul_w8a8 call is split into work, never what it computes: every tactic
+// gives the same bits (each output is the same ordered FMA chain on every path). Which one is
+// fastest depends on the shape and the machine (cache sizes, core count), so the engine build
+// times the kPanelTactics per layer shape ("kernel selection") and stores the winner's index
+// as the packed layer's variant.
+struct PanelTactic {
+  // m up to this many rows of x runs the fused GEMV, in passes of up to 4 rows over each
+  // parallel chunk of panels (re-read from cache); above it, panel chunks are dequantized once
+  // into an L1 buffer for the register-blocked GEMM. 4..16. (W8A8 ignores it.)
+  int64_t gemv_max_rows = 4;
+  // Packed weight bytes per parallel chunk of the GEMV (a fork/join is only worth about a
+  // millisecond of work on a shared machine; smaller chunks balance 2 cores better).
+  int64_t gemv_grain_bytes = 512 << 10;
+};
+inline constexpr std::array<PanelTactic, 4> kPanelTactics = {{
+    {4, 512 << 10},   // 0: the default
+    {8, 512 << 10},   // 1: GEMV up to batch 8
+    {16, 512 << 10},  // 2: GEMV up to batch 16
+    {4, 128 << 10},   // 3: finer GEMV chunks
+}};
+
 struct PanelMatrix {
   PanelFormat format = PanelFormat::kW8A16;
   const uint8_t* data = nullptr;
@@ -48,6 +70,7 @@ struct PanelMatrix {
   int64_t block_k = 0;  // columns per scale block (see above); even, a multiple of 4 for kW8A8
   ScaleType scale_type = ScaleType::F16;  // kW4A16 / kW4A16Zp scale storage
   float tensor_scale = 0.0f;              // kNvfp4: weight_scale_2
+  PanelTactic tactic;                     // execution split only (see PanelTactic)
 };
 
 inline int64_t panel_count(int64_t rows) {
@@ -66,9 +89,10 @@ bool panel_matrix_valid(const PanelMatrix& w);
 // Float-activation formats (everything but kW8A8).
 // ---------------------------------------------------------------------------------------------
 
-// y: [m, w.rows] = x: [m, w.kp] · dequant(W)ᵀ. m <= 4: GEMV streaming each panel once;
-// m > 4: panel chunks dequantized to F32 and a register-blocked GEMM. Multi-threaded over
-// panels (parallel_for); same results for every m and thread count.
+// y: [m, w.rows] = x: [m, w.kp] · dequant(W)ᵀ. m <= w.tactic.gemv_max_rows: GEMV streaming each
+// panel chunk once per 4 rows of x; larger m: panel chunks dequantized to F32 and a
+// register-blocked GEMM. Multi-threaded over panels (parallel_for); same results for every m,
+// tactic and thread count.
 void qmatmul(const PanelMatrix& w, const float* x, int64_t m, float* y);
 // The scalar oracle: the same dequantized values, one fmaf per column in column order
 // (bit-identical to the kernels on targets with FMA; targets without it round twice).
