@@ -4,6 +4,8 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -190,12 +192,15 @@ TEST(HostileFiles, CliInspectOnGoodFilesExitsZero) {
   EXPECT_NE(r.output.find("llama2.c legacy v0"), std::string::npos) << r.output;
 }
 
-// With QFORGE_WRITE_FUZZ_SEEDS=<dir>, writes the good files and the corpus as fuzzer seeds
-// (<dir>/<target>/<case>); fuzz/corpus/ in the repository was made this way.
-TEST(HostileFiles, WriteFuzzSeedsOnRequest) {
+// Writes the fuzzers' seed corpora, <dir>/<target>/<case> (QFORGE_WRITE_FUZZ_SEEDS=DIR, which is
+// how fuzz/corpus/ in the repository was made; otherwise a scratch directory)
+// and checks them: the valid seeds made by the writers parse, so the fuzzers start deep inside
+// each format, and every hostile case lands in its target's corpus.
+TEST(HostileFiles, FuzzSeedCorporaAreWrittenAndTheValidSeedsParse) {
+  ScratchDir scratch;
   const char* out = std::getenv("QFORGE_WRITE_FUZZ_SEEDS");
-  if (out == nullptr || *out == '\0') GTEST_SKIP() << "set QFORGE_WRITE_FUZZ_SEEDS to write seeds";
-  const std::filesystem::path root(out);
+  const std::filesystem::path root =
+      out != nullptr && *out != '\0' ? std::filesystem::path(out) : scratch.path();
   auto target_of = [](CorpusKind k) -> const char* {
     switch (k) {
       case CorpusKind::Safetensors:
@@ -291,6 +296,30 @@ TEST(HostileFiles, WriteFuzzSeedsOnRequest) {
     std::string name = c.name.substr(c.name.find('/') + 1);
     testing_io::write_file(root / t / name, c.bytes);
   }
+  const auto read = [](const std::filesystem::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
+  };
+  EXPECT_TRUE(parse_safetensors_header(
+                  as_span(read(root / "safetensors_header" / "writer_three_dtypes")), "seed")
+                  .ok());
+  auto g = GgufFile::parse(as_span(read(root / "gguf" / "writer_all_types")), "seed", nullptr);
+  ASSERT_TRUE(g.ok()) << g.error().to_string();
+  EXPECT_EQ(g->tensors().size(), 6u);
+  for (const char* name : {"qwen3", "llama31"}) {
+    const std::vector<uint8_t> text = read(root / "hf_config" / name);
+    EXPECT_TRUE(
+        parse_hf_config({reinterpret_cast<const char*>(text.data()), text.size()}, name).ok())
+        << name;
+  }
+  std::map<std::string, int> files;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(root)) {
+    if (e.is_regular_file()) ++files[e.path().parent_path().filename().string()];
+  }
+  EXPECT_GE(files["safetensors_header"], 12);
+  EXPECT_GE(files["gguf"], 3);
+  EXPECT_GE(files["llama2c"], 2);
+  EXPECT_GE(files["hf_config"], 3);
 }
 
 }  // namespace
