@@ -81,9 +81,92 @@ std::string printable(std::string_view text, size_t max = 64);
 
 namespace qforge::io_detail {
 
+// Builds the DOM from SAX events itself. nlohmann's callback parser (json::parse with a
+// parser_callback_t) rescans the parent's members at every nested object's end to drop
+// "discarded" values, so an object with n object members took O(n^2) (100k safetensors tensors:
+// minutes). Here each event is O(log n) (std::map insert), and a duplicate key is found by the
+// same insert that places the value.
+class StrictDomBuilder final : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  using json = nlohmann::json;
+
+  bool null() override { return add(json(nullptr)); }
+  bool boolean(bool v) override { return add(json(v)); }
+  bool number_integer(number_integer_t v) override { return add(json(v)); }
+  bool number_unsigned(number_unsigned_t v) override { return add(json(v)); }
+  bool number_float(number_float_t v, const string_t& /*text*/) override { return add(json(v)); }
+  bool string(string_t& v) override { return add(json(std::move(v))); }
+  bool binary(binary_t& v) override { return add(json::binary(std::move(v))); }
+  bool start_object(std::size_t /*elements*/) override { return open(json::object()); }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t /*elements*/) override { return open(json::array()); }
+  bool end_array() override { return close(); }
+  bool key(string_t& k) override {
+    key_ = std::move(k);
+    return true;
+  }
+  bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
+                   const nlohmann::detail::exception& e) override {
+    error_ = e.what();
+    return false;
+  }
+
+  json& root() { return root_; }
+  const std::string& error() const { return error_; }
+  const std::string& duplicate() const { return duplicate_; }
+
+ private:
+  // Places `v` in the open container (or as the root); returns where it went, or nullptr for a
+  // duplicate key (parsing stops there).
+  json* place(json&& v) {
+    if (stack_.empty()) {
+      root_ = std::move(v);
+      return &root_;
+    }
+    json& top = *stack_.back();
+    if (top.is_array()) {
+      auto& a = top.get_ref<json::array_t&>();
+      a.push_back(std::move(v));
+      return &a.back();
+    }
+    auto& o = top.get_ref<json::object_t&>();
+    auto [it, inserted] = o.emplace(std::move(key_), std::move(v));
+    if (!inserted) {
+      duplicate_ = it->first;
+      return nullptr;
+    }
+    return &it->second;
+  }
+  bool add(json&& v) { return place(std::move(v)) != nullptr; }
+  bool open(json&& container) {
+    // The pointers on the stack stay valid: a container's parent only grows after it is closed
+    // (arrays append after their last element ends; std::map nodes never move).
+    json* p = place(std::move(container));
+    if (p == nullptr) return false;
+    stack_.push_back(p);
+    return true;
+  }
+  bool close() {
+    if (!stack_.empty()) stack_.pop_back();
+    return true;
+  }
+
+  json root_;
+  std::vector<json*> stack_;
+  std::string key_;
+  std::string error_;
+  std::string duplicate_;
+};
+
 // Parses untrusted JSON: bounded nesting depth, duplicate keys in any object rejected (naming
 // the key), syntax errors reported with the byte position. `file` names the file in errors.
 Result<nlohmann::json> parse_json_strict(std::string_view text, std::string_view file);
+
+// The pieces of parse_json_strict for readers that stream a large document through their own
+// SAX handler (forwarding values to StrictDomBuilders) instead of building its whole DOM: the
+// depth and NUL checks, and the duplicate-key message.
+Status check_json_text(std::string_view text, std::string_view file);
+Error duplicate_key_error(std::string_view file, std::string_view key);
 
 // A JSON value's type for messages: "string", "number", "object", ...
 const char* json_type_name(const nlohmann::json& value);

@@ -4,6 +4,10 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "io/io_util.h"
 #include "qforge/io/safetensors.h"
@@ -136,6 +140,246 @@ Result<SafetensorsTensorInfo> parse_tensor_entry(const std::string& name,
   return info;
 }
 
+// The fields of a tensor entry in its plain form: {"dtype": "X", "shape": [n, ...],
+// "data_offsets": [b, e]} with unsigned integers, each field once, nothing else.
+struct PlainEntry {
+  std::string dtype;
+  std::vector<uint64_t> shape;
+  std::vector<uint64_t> offsets;
+  bool has_dtype = false, has_shape = false, has_offsets = false;
+};
+
+// The tensor a plain entry describes when it is valid; nullopt for anything parse_tensor_entry
+// would refuse (the caller then runs it for its exact message).
+std::optional<SafetensorsTensorInfo> valid_plain_entry(const std::string& name,
+                                                       const PlainEntry& e) {
+  if (!e.has_dtype || !e.has_shape || !e.has_offsets) return std::nullopt;
+  auto dtype = parse_safetensors_dtype(e.dtype);
+  if (!dtype.ok() || e.shape.size() > static_cast<size_t>(kMaxDims) || e.offsets.size() != 2) {
+    return std::nullopt;
+  }
+  std::array<int64_t, kMaxDims> dims{};
+  for (size_t i = 0; i < e.shape.size(); ++i) {
+    if (e.shape[i] > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
+    dims[i] = static_cast<int64_t>(e.shape[i]);
+  }
+  auto shape = Shape::from({dims.data(), e.shape.size()});
+  if (!shape.ok() || e.offsets[0] > e.offsets[1]) return std::nullopt;
+  auto nbytes = dtype_storage_bytes(*dtype, shape->numel());
+  if (!nbytes.ok() || e.offsets[1] - e.offsets[0] != *nbytes) return std::nullopt;
+  SafetensorsTensorInfo info;
+  info.name = name;
+  info.dtype = *dtype;
+  info.shape = *shape;
+  info.begin = e.offsets[0];
+  info.end = e.offsets[1];
+  return info;
+}
+
+// Streams the header's top-level members without building its DOM (10^6 tensors as one
+// nlohmann object cost ~5 s, mostly allocation of a million-node map). A tensor entry in the
+// plain form is read field by field into a reused PlainEntry and handed to on_plain; any other
+// member (__metadata__, extra or repeated fields, signed or float numbers, wrong types) is
+// rebuilt as a DOM of its own by a StrictDomBuilder (replaying what the plain reading had
+// consumed) and handed to on_member, so its validation and messages are parse_tensor_entry's.
+// Top-level duplicate names are left to the caller (it sorts the names anyway).
+class TopLevelMembers final : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  using json = nlohmann::json;
+  using OnMember = std::function<Status(const std::string& key, const json& value)>;
+  using OnPlain = std::function<Status(const std::string& key, const PlainEntry& entry)>;
+
+  TopLevelMembers(OnPlain on_plain, OnMember on_member)
+      : on_plain_(std::move(on_plain)), on_member_(std::move(on_member)) {}
+
+  bool null() override {
+    return event([](auto& b) { return b.null(); }, 0);
+  }
+  bool boolean(bool v) override {
+    return event([v](auto& b) { return b.boolean(v); }, 0);
+  }
+  bool number_integer(number_integer_t v) override {
+    return event([v](auto& b) { return b.number_integer(v); }, 0);
+  }
+  bool number_unsigned(number_unsigned_t v) override {
+    if (plain_ && array_ != Field::kNone) {
+      (array_ == Field::kShape ? entry_.shape : entry_.offsets).push_back(v);
+      return true;
+    }
+    return event([v](auto& b) { return b.number_unsigned(v); }, 0);
+  }
+  bool number_float(number_float_t v, const string_t& t) override {
+    return event([&](auto& b) { return b.number_float(v, t); }, 0);
+  }
+  bool string(string_t& v) override {
+    if (plain_ && pending_ == Field::kDtype) {
+      entry_.dtype = std::move(v);
+      seen_[index(Field::kDtype)] = true;
+      pending_ = Field::kNone;
+      return true;
+    }
+    return event([&](auto& b) { return b.string(v); }, 0);
+  }
+  bool binary(binary_t& v) override {
+    return event([&](auto& b) { return b.binary(v); }, 0);
+  }
+  bool start_object(std::size_t n) override {
+    if (!in_root_) return in_root_ = true;  // the header object itself
+    if (depth_ == 0 && key_ != "__metadata__") {
+      plain_ = true;
+      depth_ = 1;
+      pending_ = array_ = Field::kNone;
+      seen_ = {};
+      entry_.shape.clear();
+      entry_.offsets.clear();
+      return true;
+    }
+    return event([n](auto& b) { return b.start_object(n); }, +1);
+  }
+  bool end_object() override {
+    if (depth_ == 0) return true;  // the header object ends
+    if (plain_ && pending_ == Field::kNone && array_ == Field::kNone) {
+      plain_ = false;
+      depth_ = 0;
+      entry_.has_dtype = seen_[index(Field::kDtype)];
+      entry_.has_shape = seen_[index(Field::kShape)];
+      entry_.has_offsets = seen_[index(Field::kOffsets)];
+      return done(on_plain_(key_, entry_));
+    }
+    return event([](auto& b) { return b.end_object(); }, -1);
+  }
+  bool start_array(std::size_t n) override {
+    if (plain_ && (pending_ == Field::kShape || pending_ == Field::kOffsets)) {
+      array_ = pending_;
+      pending_ = Field::kNone;
+      depth_ = 2;
+      return true;
+    }
+    return event([n](auto& b) { return b.start_array(n); }, +1);
+  }
+  bool end_array() override {
+    if (plain_ && array_ != Field::kNone) {
+      seen_[index(array_)] = true;
+      array_ = Field::kNone;
+      depth_ = 1;
+      return true;
+    }
+    return event([](auto& b) { return b.end_array(); }, -1);
+  }
+  bool key(string_t& k) override {
+    if (depth_ == 0) {
+      key_ = std::move(k);
+      return true;
+    }
+    if (plain_ && pending_ == Field::kNone && array_ == Field::kNone) {
+      const Field f = field_of(k);
+      if (f != Field::kNone && !seen_[index(f)]) {
+        pending_ = f;
+        return true;
+      }
+    }
+    if (plain_) leave_plain();
+    return value_->key(k);
+  }
+  bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
+                   const nlohmann::detail::exception& e) override {
+    syntax_error_ = e.what();
+    return false;
+  }
+
+  // What stopped the parse: a member's own error, a duplicate key inside a member, or syntax.
+  const std::optional<Error>& member_error() const { return member_error_; }
+  const std::string& duplicate() const { return duplicate_; }
+  const std::string& syntax_error() const { return syntax_error_; }
+
+ private:
+  enum class Field { kNone, kDtype, kShape, kOffsets };
+  static constexpr const char* kFieldNames[] = {"", "dtype", "shape", "data_offsets"};
+  static size_t index(Field f) { return static_cast<size_t>(f); }
+  static Field field_of(const std::string& k) {
+    for (size_t i = 1; i < 4; ++i) {
+      if (k == kFieldNames[i]) return static_cast<Field>(i);
+    }
+    return Field::kNone;
+  }
+
+  // The plain reading cannot go on: hand what it consumed to a fresh DOM builder as the events
+  // it stood for, then continue there.
+  void leave_plain() {
+    value_.emplace();
+    value_->start_object(3);
+    const auto array_of = [this](Field f) -> std::vector<uint64_t>& {
+      return f == Field::kShape ? entry_.shape : entry_.offsets;
+    };
+    // The complete fields first, then the one being read: its key (its value comes next), or
+    // its key and the array so far.
+    for (Field f : {Field::kDtype, Field::kShape, Field::kOffsets}) {
+      if (!seen_[index(f)]) continue;
+      std::string name = kFieldNames[index(f)];
+      value_->key(name);
+      if (f == Field::kDtype) {
+        value_->string(entry_.dtype);
+        continue;
+      }
+      value_->start_array(array_of(f).size());
+      for (uint64_t x : array_of(f)) value_->number_unsigned(x);
+      value_->end_array();
+    }
+    const Field open = pending_ != Field::kNone ? pending_ : array_;
+    if (open != Field::kNone) {
+      std::string name = kFieldNames[index(open)];
+      value_->key(name);
+    }
+    if (array_ != Field::kNone) {
+      value_->start_array(array_of(array_).size());
+      for (uint64_t x : array_of(array_)) value_->number_unsigned(x);
+    }
+    depth_ = array_ != Field::kNone ? 2 : 1;
+    plain_ = false;
+    pending_ = array_ = Field::kNone;
+  }
+
+  // Feeds one event to the member being built as a DOM (started by the first event after its
+  // key); `nesting` is +1 for a container opening, -1 for one closing. When the member's value
+  // is complete it goes to on_member_.
+  template <class Event>
+  bool event(const Event& e, int nesting) {
+    if (plain_) leave_plain();
+    if (depth_ == 0) value_.emplace();
+    if (!e(*value_)) {
+      duplicate_ = value_->duplicate();
+      return false;
+    }
+    depth_ += nesting;
+    if (depth_ > 0) return true;
+    Status st = on_member_(key_, value_->root());
+    value_.reset();
+    return done(std::move(st));
+  }
+
+  bool done(Status st) {
+    if (st.ok()) return true;
+    member_error_ = std::move(st).error();
+    return false;
+  }
+
+  OnPlain on_plain_;
+  OnMember on_member_;
+  bool in_root_ = false;
+  int depth_ = 0;  // nesting inside the current member's value
+  std::string key_;
+  // The plain reading of a tensor entry: on while every event fits the plain form.
+  bool plain_ = false;
+  Field pending_ = Field::kNone;  // a field's key read, its value not yet
+  Field array_ = Field::kNone;    // inside this field's array
+  std::array<bool, 4> seen_{};
+  PlainEntry entry_;
+  std::optional<io_detail::StrictDomBuilder> value_;
+  std::optional<Error> member_error_;
+  std::string duplicate_;
+  std::string syntax_error_;
+};
+
 }  // namespace
 
 Result<std::string_view> safetensors_dtype_name(DType dtype) {
@@ -196,9 +440,67 @@ Result<SafetensorsHeader> parse_safetensors_header(std::span<const std::byte> by
                       "starting with '{{' (not a safetensors file?)",
                       file, printable(text.substr(0, 8)));
   }
-  QF_ASSIGN_OR_RETURN(nlohmann::json doc, io_detail::parse_json_strict(text, file));
-  // Padding after the closing brace: spaces only, as the format specifies (parse_json_strict has
-  // already refused NUL bytes, which nlohmann's lexer would take for the end of the text).
+  QF_TRY(io_detail::check_json_text(text, file));
+  SafetensorsHeader header;
+  header.header_bytes = n;
+  header.data_offset = 8 + n;
+  // An entry takes at least ~50 bytes of header ({"a":{"dtype":"U8","shape":[],...}}), so this
+  // bounds the tensor count and the vector never reallocates (a million moves of ~100 bytes).
+  header.tensors.reserve(n / 48 + 1);
+  bool seen_metadata = false;
+  const auto on_plain = [&](const std::string& key, const PlainEntry& e) -> Status {
+    if (auto info = valid_plain_entry(key, e)) {
+      header.tensors.push_back(std::move(*info));
+      return ok_status();
+    }
+    // Invalid: the DOM form of the same entry, for parse_tensor_entry's message.
+    nlohmann::json dom = nlohmann::json::object();
+    if (e.has_dtype) dom["dtype"] = e.dtype;
+    if (e.has_shape) dom["shape"] = e.shape;
+    if (e.has_offsets) dom["data_offsets"] = e.offsets;
+    QF_ASSIGN_OR_RETURN(SafetensorsTensorInfo info, parse_tensor_entry(key, dom, file));
+    header.tensors.push_back(std::move(info));  // not reached: valid_plain_entry agrees
+    return ok_status();
+  };
+  TopLevelMembers members(
+      on_plain, [&](const std::string& key, const nlohmann::json& value) -> Status {
+        if (key != "__metadata__") {
+          QF_ASSIGN_OR_RETURN(SafetensorsTensorInfo info, parse_tensor_entry(key, value, file));
+          header.tensors.push_back(std::move(info));
+          return ok_status();
+        }
+        if (seen_metadata) return io_detail::duplicate_key_error(file, key);
+        seen_metadata = true;
+        if (!value.is_object()) {
+          return make_error(ErrorCode::kFormat,
+                            "{}: __metadata__ is a JSON {}, expected an object of strings", file,
+                            io_detail::json_type_name(value));
+        }
+        for (const auto& [mk, mv] : value.items()) {
+          if (!mv.is_string()) {
+            return make_error(ErrorCode::kFormat,
+                              "{}: __metadata__ entry '{}' is a JSON {}, expected a string", file,
+                              printable(mk), io_detail::json_type_name(mv));
+          }
+          header.metadata.emplace(mk, mv.get<std::string>());
+        }
+        return ok_status();
+      });
+  bool parsed = false;
+  try {
+    parsed = nlohmann::json::sax_parse(text.begin(), text.end(), &members);
+  } catch (const nlohmann::json::exception& e) {
+    return make_error(ErrorCode::kFormat, "{}: malformed JSON: {}", file, e.what());
+  }
+  if (members.member_error()) return *members.member_error();
+  if (!members.duplicate().empty())
+    return io_detail::duplicate_key_error(file, members.duplicate());
+  if (!parsed) {
+    return make_error(ErrorCode::kFormat, "{}: malformed JSON: {}", file,
+                      members.syntax_error().empty() ? "parse stopped" : members.syntax_error());
+  }
+  // Padding after the closing brace: spaces only, as the format specifies (check_json_text has
+  // refused NUL bytes, which nlohmann's lexer would take for the end of the text).
   const size_t close = text.find_last_not_of(' ');
   if (close == std::string_view::npos || text[close] != '}') {
     return make_error(ErrorCode::kFormat,
@@ -207,33 +509,27 @@ Result<SafetensorsHeader> parse_safetensors_header(std::span<const std::byte> by
                       file, n, close == std::string_view::npos ? 0 : close,
                       printable(close == std::string_view::npos ? text : text.substr(close, 8)));
   }
-  if (!doc.is_object()) {
-    return make_error(ErrorCode::kFormat, "{}: header is a JSON {}, expected an object", file,
-                      io_detail::json_type_name(doc));
-  }
-  SafetensorsHeader header;
-  header.header_bytes = n;
-  header.data_offset = 8 + n;
-  header.tensors.reserve(doc.size());
-  for (const auto& [key, value] : doc.items()) {
-    if (key == "__metadata__") {
-      if (!value.is_object()) {
-        return make_error(ErrorCode::kFormat,
-                          "{}: __metadata__ is a JSON {}, expected an object of strings", file,
-                          io_detail::json_type_name(value));
-      }
-      for (const auto& [mk, mv] : value.items()) {
-        if (!mv.is_string()) {
-          return make_error(ErrorCode::kFormat,
-                            "{}: __metadata__ entry '{}' is a JSON {}, expected a string", file,
-                            printable(mk), io_detail::json_type_name(mv));
-        }
-        header.metadata.emplace(mk, mv.get<std::string>());
-      }
-      continue;
+  {
+    // Duplicate tensor names (the streaming parse keeps no map of them): sorted by hash, so
+    // the sort compares integers and only equal hashes compare names.
+    std::vector<std::pair<size_t, uint32_t>> hashed(header.tensors.size());
+    for (size_t i = 0; i < hashed.size(); ++i) {
+      hashed[i] = {std::hash<std::string_view>{}(header.tensors[i].name), static_cast<uint32_t>(i)};
     }
-    QF_ASSIGN_OR_RETURN(SafetensorsTensorInfo info, parse_tensor_entry(key, value, file));
-    header.tensors.push_back(std::move(info));
+    std::sort(hashed.begin(), hashed.end());
+    for (size_t i = 0; i < hashed.size();) {
+      size_t j = i + 1;
+      while (j < hashed.size() && hashed[j].first == hashed[i].first) ++j;
+      for (size_t a = i; a < j; ++a) {
+        for (size_t b = a + 1; b < j; ++b) {
+          const std::string& name = header.tensors[hashed[a].second].name;
+          if (name == header.tensors[hashed[b].second].name) {
+            return io_detail::duplicate_key_error(file, name);
+          }
+        }
+      }
+      i = j;
+    }
   }
   std::sort(header.tensors.begin(), header.tensors.end(),
             [](const SafetensorsTensorInfo& a, const SafetensorsTensorInfo& b) {

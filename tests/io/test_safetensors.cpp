@@ -243,6 +243,72 @@ TEST(Safetensors, UnalignedTensorOffsetsParse) {
   EXPECT_EQ(file->view("b")->nbytes(), 8u);
 }
 
+// The header parser reads plain tensor entries field by field and rebuilds any other entry as
+// a DOM for the full validation: both readings must accept and refuse the same headers.
+TEST(Safetensors, EntriesOutsideThePlainFormKeepTheirMeaning) {
+  const auto parse = [](const std::string& header, size_t data) {
+    const std::vector<uint8_t> b = testing_io::safetensors_bytes(header, data);
+    return parse_safetensors_header(
+        std::span(reinterpret_cast<const std::byte*>(b.data()), b.size()), "t.safetensors");
+  };
+  // Field order, extra fields (ignored, as the reference does), __metadata__ anywhere.
+  auto ok =
+      parse(R"({"b":{"data_offsets":[4,12],"shape":[2],"dtype":"F32","x":{"y":[1,{}]}},)"
+            R"("__metadata__":{"k":"v"},"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}})",
+            12);
+  ASSERT_TRUE(ok.ok()) << ok.error().to_string();
+  ASSERT_EQ(ok->tensors.size(), 2u);
+  EXPECT_EQ(ok->tensors[0].name, "a");
+  EXPECT_EQ(ok->tensors[1].name, "b");
+  EXPECT_EQ(ok->tensors[1].shape, Shape({2}));
+  EXPECT_EQ(ok->tensors[1].begin, 4u);
+  EXPECT_EQ(ok->metadata.at("k"), "v");
+  const auto error_of = [&](const std::string& header, size_t data) {
+    auto r = parse(header, data);
+    EXPECT_FALSE(r.ok()) << header;
+    return r.ok() ? std::string() : r.error().to_string();
+  };
+  // A field given twice, in the plain part or after an extra field.
+  EXPECT_NE(error_of(R"({"a":{"dtype":"U8","dtype":"U8","shape":[1],"data_offsets":[0,1]}})", 1)
+                .find("key 'dtype' appears twice"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of(R"({"a":{"dtype":"U8","x":1,"shape":[1],"shape":[1],"data_offsets":[0,1]}})", 1)
+          .find("key 'shape' appears twice"),
+      std::string::npos);
+  // A tensor name given twice, and __metadata__ twice.
+  EXPECT_NE(error_of(R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},)"
+                     R"("a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})",
+                     2)
+                .find("key 'a' appears twice"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"__metadata__":{},"__metadata__":{}})", 0).find("appears twice"),
+            std::string::npos);
+  // Signed, fractional and oversized numbers, wrong types, mid-array and mid-entry.
+  EXPECT_NE(
+      error_of(R"({"a":{"dtype":"U8","shape":[2,-1],"data_offsets":[0,1]}})", 1).find("shape[1]"),
+      std::string::npos);
+  EXPECT_NE(
+      error_of(R"({"a":{"dtype":"U8","shape":[1.5],"data_offsets":[0,1]}})", 1).find("shape[0]"),
+      std::string::npos);
+  EXPECT_NE(error_of(R"({"a":{"shape":[1],"dtype":7,"data_offsets":[0,1]}})", 1)
+                .find("field dtype is a JSON number"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1,2]}})", 1)
+                .find("expected an array [begin, end]"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[1,0]}})", 1)
+                .find("end before they begin"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of(R"({"a":{"dtype":"U8","shape":[3],"data_offsets":[0,1]}})", 1).find("needs 3 bytes"),
+      std::string::npos);
+  EXPECT_NE(error_of(R"({"a":[1,2]})", 0).find("expected an object with dtype"), std::string::npos);
+  EXPECT_NE(
+      error_of(R"({"a":{"dtype":"U8","data_offsets":[0,1]}})", 1).find("has no 'shape' field"),
+      std::string::npos);
+}
+
 }  // namespace
 }  // namespace qforge
 
