@@ -19,10 +19,14 @@ constexpr QuantAlgo kLastAlgo = QuantAlgo::W4A16_AWQ_GPTQ;
 // "float16" for F16 (the spelling TensorRT-LLM users write), dtype_name otherwise.
 std::string precision_name(DType d) {
   switch (d) {
-    case DType::F32: return "float32";
-    case DType::F16: return "float16";
-    case DType::BF16: return "bfloat16";
-    default: return std::string(dtype_name(d));
+    case DType::F32:
+      return "float32";
+    case DType::F16:
+      return "float16";
+    case DType::BF16:
+      return "bfloat16";
+    default:
+      return std::string(dtype_name(d));
   }
 }
 
@@ -48,12 +52,12 @@ void bind_quant_config(py::module_& m) {
   add_member(t, "has_zero_point", &QuantConfig::has_zero_point,
              "Asymmetric INT4 (UINT4 codes with a zero point).");
   t.add(
-      "clamp_val", [](py::handle, QuantConfig& q) -> py::object {
+      "clamp_val",
+      [](py::handle, QuantConfig& q) -> py::object {
         return q.clamp_val > 0 ? py::cast(q.clamp_val) : py::none();
       },
       [](QuantConfig& q, py::handle v) {
-        q.clamp_val = v.is_none() ? 0.0f
-                                  : static_cast<float>(to_float(v, "QuantConfig.clamp_val"));
+        q.clamp_val = v.is_none() ? 0.0f : static_cast<float>(to_float(v, "QuantConfig.clamp_val"));
       },
       "Upper bound on calibrated activation amax (None: no clamp).");
   t.add(
@@ -172,8 +176,9 @@ void bind_calib_config(py::module_& m) {
   t.alias("calib_batches", "calib_size");
   t.alias("seed", "random_seed");
   t.bind(cls, nullptr);
-  cls.def("validate", [](const CalibConfig& c) { unwrap(validate_calib_config(c)); },
-          "Checks every field; raises InvalidArgumentError.");
+  cls.def(
+      "validate", [](const CalibConfig& c) { unwrap(validate_calib_config(c)); },
+      "Checks every field; raises InvalidArgumentError.");
 }
 
 void bind_build_config(py::module_& m) {
@@ -191,9 +196,11 @@ void bind_build_config(py::module_& m) {
            "Dense weight / activation precision.");
   t.add(
       "quant_config",
-      [](py::handle self, BuildConfig& b) -> py::object {
+      // A copy (a reference into the optional would dangle once it is reset): assign a
+      // changed QuantConfig back to change it.
+      [](py::handle, BuildConfig& b) -> py::object {
         if (!b.quant_config) return py::none();
-        return py::cast(&*b.quant_config, py::return_value_policy::reference_internal, self);
+        return py::cast(*b.quant_config);
       },
       [](BuildConfig& b, py::handle v) {
         if (v.is_none()) {
@@ -204,7 +211,7 @@ void bind_build_config(py::module_& m) {
           throw py::type_error("BuildConfig.quant_config: expected a QuantConfig or None");
         }
       },
-      "Quantization applied when an unquantized checkpoint is built (None: as it is).");
+      "Quantization of an unquantized checkpoint (None: as it is); reading it gives a copy.");
   add_member(t, "kv_cache_block_size", &BuildConfig::kv_cache_block_size,
              "Tokens per KV-cache page.");
   t.add(

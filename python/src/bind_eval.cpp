@@ -106,11 +106,10 @@ const Tokenizer& need_tokenizer(const PyModel& m) {
 }
 
 // One perplexity run; `make_extra` (may be empty) opens a KLD writer/reader for the dataset.
-PerplexityReport run_ppl(const PyModel& m, const std::string& text, const std::string& name,
-                         const PplArgs& a,
-                         const std::function<Result<std::unique_ptr<TokenScorer>>(
-                             const PplDataset&)>& make_extra,
-                         const std::function<Status(TokenScorer*, PerplexityReport&)>& finish) {
+PerplexityReport run_ppl(
+    const PyModel& m, const std::string& text, const std::string& name, const PplArgs& a,
+    const std::function<Result<std::unique_ptr<TokenScorer>>(const PplDataset&)>& make_extra,
+    const std::function<Status(TokenScorer*, PerplexityReport&)>& finish) {
   const Tokenizer& tok = need_tokenizer(m);
   Interrupt interrupt;
   PerplexityReport report;
@@ -138,12 +137,11 @@ PerplexityReport perplexity(py::handle model, py::object text, py::object datase
                             int64_t stride, bool add_bos, const std::string& scoring,
                             int64_t max_chunks, const std::string& doc_separator,
                             const std::string& kv_cache, py::object save_logits,
-                            py::object kl_divergence_base, int64_t kld_top_k,
-                            bool show_progress) {
+                            py::object kl_divergence_base, int64_t kld_top_k, bool show_progress) {
   const PyModel m = model_from_arg(model, "perplexity: model");
   const auto [content, name] = eval_text(text, dataset);
-  const PplArgs a = ppl_args(ctx, stride, add_bos, scoring, max_chunks, doc_separator, kv_cache,
-                             show_progress);
+  const PplArgs a =
+      ppl_args(ctx, stride, add_bos, scoring, max_chunks, doc_separator, kv_cache, show_progress);
   if (!save_logits.is_none() && !kl_divergence_base.is_none()) {
     raise_error(make_error(ErrorCode::kInvalidArgument,
                            "perplexity: save_logits and kl_divergence_base are exclusive (save "
@@ -155,26 +153,23 @@ PerplexityReport perplexity(py::handle model, py::object text, py::object datase
     return run_ppl(
         m, content, name, a,
         [&](const PplDataset& d) -> Result<std::unique_ptr<TokenScorer>> {
-          QF_ASSIGN_OR_RETURN(auto w, LogprobWriter::create(path, kld_top_k, vocab,
-                                                            d.scored_tokens, d.protocol));
+          QF_ASSIGN_OR_RETURN(
+              auto w, LogprobWriter::create(path, kld_top_k, vocab, d.scored_tokens, d.protocol));
           return std::unique_ptr<TokenScorer>(std::move(w));
         },
-        [](TokenScorer* s, PerplexityReport&) {
-          return static_cast<LogprobWriter*>(s)->commit();
-        });
+        [](TokenScorer* s, PerplexityReport&) { return static_cast<LogprobWriter*>(s)->commit(); });
   }
   if (!kl_divergence_base.is_none()) {
     const std::string path = path_string(kl_divergence_base, "perplexity: kl_divergence_base");
     return run_ppl(
         m, content, name, a,
         [&](const PplDataset& d) -> Result<std::unique_ptr<TokenScorer>> {
-          QF_ASSIGN_OR_RETURN(auto k, KlDivergenceScorer::open(path, vocab, d.scored_tokens,
-                                                               d.protocol));
+          QF_ASSIGN_OR_RETURN(auto k,
+                              KlDivergenceScorer::open(path, vocab, d.scored_tokens, d.protocol));
           return std::unique_ptr<TokenScorer>(std::move(k));
         },
         [](TokenScorer* s, PerplexityReport& r) -> Status {
-          QF_ASSIGN_OR_RETURN(KlDivergenceResult k,
-                              static_cast<KlDivergenceScorer*>(s)->finish());
+          QF_ASSIGN_OR_RETURN(KlDivergenceResult k, static_cast<KlDivergenceScorer*>(s)->finish());
           r.kl_divergence = k;
           return ok_status();
         });
@@ -188,9 +183,8 @@ KlDivergenceResult kl_divergence(py::handle base, py::handle model, py::object t
                                  const std::string& doc_separator, int64_t top_k,
                                  bool show_progress) {
   static std::atomic<int64_t> counter{0};
-  const fs::path tmp = fs::temp_directory_path() /
-                       ("qforge_kld_" + std::to_string(::getpid()) + "_" +
-                        std::to_string(counter++) + ".logprobs");
+  const fs::path tmp = fs::temp_directory_path() / ("qforge_kld_" + std::to_string(::getpid()) +
+                                                    "_" + std::to_string(counter++) + ".logprobs");
   struct Remove {
     fs::path p;
     ~Remove() {
@@ -201,9 +195,8 @@ KlDivergenceResult kl_divergence(py::handle base, py::handle model, py::object t
   py::object t = py::str(tmp.string());
   perplexity(base, text, dataset, ctx, stride, add_bos, scoring, max_chunks, doc_separator, "", t,
              py::none(), top_k, show_progress);
-  PerplexityReport r = perplexity(model, text, dataset, ctx, stride, add_bos, scoring,
-                                  max_chunks, doc_separator, "", py::none(), t, top_k,
-                                  show_progress);
+  PerplexityReport r = perplexity(model, text, dataset, ctx, stride, add_bos, scoring, max_chunks,
+                                  doc_separator, "", py::none(), t, top_k, show_progress);
   return *r.kl_divergence;
 }
 
@@ -227,16 +220,18 @@ void bind_eval(py::module_& m) {
       .def_readonly("ln_ppl_ratio_stderr", &KlDivergenceResult::ln_ppl_ratio_stderr)
       .def_readonly("top_k", &KlDivergenceResult::top_k)
       .def("__repr__", [](const KlDivergenceResult& k) {
-        return fmt::format("KlDivergenceResult(tokens={}, mean_kld={:.6f}, top1_agreement={:.4f}, "
-                           "ppl_ratio={:.6f})",
-                           k.tokens, k.mean_kld, k.top1_agreement, k.ppl_ratio);
+        return fmt::format(
+            "KlDivergenceResult(tokens={}, mean_kld={:.6f}, top1_agreement={:.4f}, "
+            "ppl_ratio={:.6f})",
+            k.tokens, k.mean_kld, k.top1_agreement, k.ppl_ratio);
       });
   py::class_<PerplexityReport>(m, "PerplexityResult", "Perplexity under a stated protocol.")
       .def_property_readonly("ppl", [](const PerplexityReport& r) { return r.result.ppl; })
       .def_property_readonly("ppl_stderr",
                              [](const PerplexityReport& r) { return r.result.ppl_stderr; })
-      .def_property_readonly("mean_nll", [](const PerplexityReport& r) { return r.result.mean_nll; },
-                             "Mean negative log-likelihood in nats.")
+      .def_property_readonly(
+          "mean_nll", [](const PerplexityReport& r) { return r.result.mean_nll; },
+          "Mean negative log-likelihood in nats.")
       .def_property_readonly("scored_tokens",
                              [](const PerplexityReport& r) { return r.result.scored_tokens; })
       .def_property_readonly("chunks", [](const PerplexityReport& r) { return r.result.chunks; })

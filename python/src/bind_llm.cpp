@@ -140,9 +140,8 @@ RuntimeOptions runtime_options(const std::shared_ptr<InterruptSlot>& slot, bool 
   return ro;
 }
 
-std::unique_ptr<PyLLM> make_llm(py::handle model, py::object build_config,
-                                py::object quant_config, py::object tokenizer,
-                                bool deterministic) {
+std::unique_ptr<PyLLM> make_llm(py::handle model, py::object build_config, py::object quant_config,
+                                py::object tokenizer, bool deterministic) {
   auto out = std::make_unique<PyLLM>();
   const bool given_config = !build_config.is_none();
   BuildConfig bc = given_config ? build_config.cast<BuildConfig>() : BuildConfig{};
@@ -186,8 +185,7 @@ std::unique_ptr<PyLLM> make_llm(py::handle model, py::object build_config,
     if (!tok_path.empty()) {
       engine.tokenizer = unwrap(load_tokenizer(tok_path, engine.model->config().vocab_size));
     }
-    out->llm = std::make_unique<LLM>(
-        unwrap(without_gil([&] { return LLM::create(engine, ro); })));
+    out->llm = std::make_unique<LLM>(unwrap(without_gil([&] { return LLM::create(engine, ro); })));
     out->model.model = engine.model;
     out->model.tokenizer = engine.tokenizer;
     out->model.path = engine.path;
@@ -270,8 +268,8 @@ py::object generate(PyLLM& self, py::handle prompts, py::object sampling_params,
   Result<std::vector<RequestOutput>> result = without_gil([&] {
     std::lock_guard<std::mutex> lock(*self.mu);
     self.slot->active = &interrupt;
-    auto r = texts.empty() ? llm.generate_ids(ids, params, stream)
-                           : llm.generate(texts, params, stream);
+    auto r =
+        texts.empty() ? llm.generate_ids(ids, params, stream) : llm.generate(texts, params, stream);
     self.slot->active = nullptr;
     return r;
   });
@@ -331,13 +329,14 @@ void bind_models(py::module_& m) {
                       "A model on the reference CPU runtime: an HF directory, .safetensors, "
                       ".gguf, llama2.c .bin (weights as stored, mmapped) or an .engine file.")
       .def(py::init([](py::handle path, py::object tokenizer) {
-             return load_py_model(path_string(path, "Model"),
-                                  tokenizer.is_none() ? ""
-                                                      : path_string(tokenizer, "Model: tokenizer"));
+             return load_py_model(
+                 path_string(path, "Model"),
+                 tokenizer.is_none() ? "" : path_string(tokenizer, "Model: tokenizer"));
            }),
            py::arg("path"), py::arg("tokenizer") = py::none())
-      .def_property_readonly("config", [](const PyModel& p) { return config_dict(*p.model); },
-                             "The model config as a Hugging Face config.json dict.")
+      .def_property_readonly(
+          "config", [](const PyModel& p) { return config_dict(*p.model); },
+          "The model config as a Hugging Face config.json dict.")
       .def_property_readonly("format", [](const PyModel& p) { return p.model->format(); })
       .def_property_readonly("path", [](const PyModel& p) { return p.path; })
       .def_property_readonly("is_engine", [](const PyModel& p) { return p.is_engine; })
@@ -387,9 +386,9 @@ void bind_models(py::module_& m) {
                     "SamplingParams.logprobs is set).")
       .def_readonly("cumulative_logprob", &PyCompletionOutput::cumulative_logprob)
       .def("__repr__", [](const PyCompletionOutput& c) {
-        return "CompletionOutput(index=" + std::to_string(c.index) + ", text=" +
-               std::string(py::repr(py::str(c.text))) + ", token_ids=" +
-               std::string(py::repr(py::cast(c.token_ids))) + ", finish_reason='" +
+        return "CompletionOutput(index=" + std::to_string(c.index) +
+               ", text=" + std::string(py::repr(py::str(c.text))) +
+               ", token_ids=" + std::string(py::repr(py::cast(c.token_ids))) + ", finish_reason='" +
                c.finish_reason + "')";
       });
   py::class_<PyRequestOutput>(m, "RequestOutput", "The result of one prompt.")
@@ -398,13 +397,12 @@ void bind_models(py::module_& m) {
       .def_readonly("prompt_token_ids", &PyRequestOutput::prompt_token_ids)
       .def_readonly("outputs", &PyRequestOutput::outputs)
       .def_property_readonly("finished", [](const PyRequestOutput&) { return true; })
-      .def_property_readonly("text",
-                             [](const PyRequestOutput& r) { return r.outputs.at(0).text; })
+      .def_property_readonly("text", [](const PyRequestOutput& r) { return r.outputs.at(0).text; })
       .def_property_readonly("token_ids",
                              [](const PyRequestOutput& r) { return r.outputs.at(0).token_ids; })
       .def("__repr__", [](const PyRequestOutput& r) {
-        return "RequestOutput(request_id=" + std::to_string(r.request_id) + ", prompt=" +
-               std::string(py::repr(py::str(r.prompt))) + ", outputs=[" +
+        return "RequestOutput(request_id=" + std::to_string(r.request_id) +
+               ", prompt=" + std::string(py::repr(py::str(r.prompt))) + ", outputs=[" +
                std::string(py::repr(py::cast(r.outputs.at(0)))) + "])";
       });
 
@@ -432,15 +430,17 @@ void bind_models(py::module_& m) {
                                if (self.get().tokenizer() == nullptr) return py::none();
                                return py::cast(PyTokenizer{self.get().tokenizer()});
                              })
-      .def_property_readonly("model", [](PyLLM& self) {
-        self.get();
-        return self.model;
-      })
-      .def_property_readonly("build_config", [](PyLLM& self) { return self.get().build_config(); })
-      .def_property_readonly("kv_cache_storage",
+      .def_property_readonly("model",
                              [](PyLLM& self) {
-                               return std::string(kv_cache_storage_name(self.get().kv_cache_storage()));
+                               self.get();
+                               return self.model;
                              })
+      .def_property_readonly("build_config", [](PyLLM& self) { return self.get().build_config(); })
+      .def_property_readonly(
+          "kv_cache_storage",
+          [](PyLLM& self) {
+            return std::string(kv_cache_storage_name(self.get().kv_cache_storage()));
+          })
       .def(
           "shutdown", [](PyLLM& self) { self.llm.reset(); },
           "Frees the KV cache and the model (the LLM cannot generate afterwards).")

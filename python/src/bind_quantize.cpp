@@ -15,7 +15,7 @@ namespace {
 QuantizeReport run_quantize(py::handle model_dir, py::handle output_dir, py::object quant_config,
                             py::object calib_config, const std::string& export_format,
                             bool overwrite, bool resume, uint64_t max_memory,
-                            int64_t awq_max_tokens, bool show_progress,
+                            int64_t awq_max_tokens, int awq_grid, bool show_progress,
                             const py::kwargs& calib) {
   QuantizeOptions o;
   o.model_dir = path_string(model_dir, "quantize: model_dir");
@@ -40,6 +40,7 @@ QuantizeReport run_quantize(py::handle model_dir, py::handle output_dir, py::obj
   o.resume = resume;
   o.max_memory = max_memory;
   o.awq_max_tokens = awq_max_tokens;
+  o.awq_grid = awq_grid;
   o.show_progress = show_progress;
   Interrupt interrupt;
   o.after_block = [&interrupt](int64_t) { return interrupt.check(); };
@@ -65,8 +66,7 @@ std::vector<std::string> run_convert(py::handle model, py::handle output_dir,
   return report.files;
 }
 
-EngineBuildReport run_build(py::handle checkpoint_dir, py::handle output,
-                            py::object build_config) {
+EngineBuildReport run_build(py::handle checkpoint_dir, py::handle output, py::object build_config) {
   const std::string dir = path_string(checkpoint_dir, "build: checkpoint_dir");
   const std::string out = path_string(output, "build: output");
   const BuildConfig bc = build_config.is_none() ? BuildConfig{} : build_config.cast<BuildConfig>();
@@ -99,10 +99,10 @@ void bind_quantize(py::module_& m) {
       .def_readonly("peak_rss_bytes", &QuantizeReport::peak_rss_bytes)
       .def_readonly("seconds", &QuantizeReport::seconds);
   m.def("quantize", &run_quantize, py::arg("model_dir"), py::arg("output_dir"),
-        py::arg("quant_config") = py::none(), py::arg("calib_config") = py::none(),
-        py::kw_only(), py::arg("export_format") = "modelopt", py::arg("overwrite") = false,
-        py::arg("resume") = false, py::arg("max_memory") = 0,
-        py::arg("awq_max_tokens") = 2048, py::arg("show_progress") = false,
+        py::arg("quant_config") = py::none(), py::arg("calib_config") = py::none(), py::kw_only(),
+        py::arg("export_format") = "modelopt", py::arg("overwrite") = false,
+        py::arg("resume") = false, py::arg("max_memory") = 0, py::arg("awq_max_tokens") = 2048,
+        py::arg("awq_grid") = 20, py::arg("show_progress") = false,
         "Calibrates and quantizes a Hugging Face model directory into a ModelOpt/TensorRT-LLM "
         "(export_format='modelopt') or compressed-tensors checkpoint. Other keywords are "
         "CalibConfig's (calib_dataset=[texts...] or a path, calib_size, calib_batch_size, "

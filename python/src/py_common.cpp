@@ -12,8 +12,7 @@ std::map<ErrorCode, py::object>& error_types() {
   return *types;
 }
 
-py::object make_exception_type(py::module_& m, const char* name, const char* doc,
-                               py::tuple bases) {
+py::object make_exception_type(py::module_& m, const char* name, const char* doc, py::tuple bases) {
   const std::string full = std::string("qforge.") + name;
   PyObject* type = PyErr_NewExceptionWithDoc(full.c_str(), doc, bases.ptr(), nullptr);
   if (type == nullptr) throw py::error_already_set();
@@ -40,8 +39,7 @@ void bind_errors(py::module_& m) {
       m, "InvalidArgumentError", "A value is out of range or malformed (also a ValueError).",
       py::make_tuple(base, py::handle(PyExc_ValueError)));
   types[ErrorCode::kNotFound] = make_exception_type(
-      m, "NotFoundError",
-      "A file, tensor, key or name does not exist (also a FileNotFoundError).",
+      m, "NotFoundError", "A file, tensor, key or name does not exist (also a FileNotFoundError).",
       py::make_tuple(base, py::handle(PyExc_FileNotFoundError)));
   types[ErrorCode::kIo] =
       make_exception_type(m, "IoError", "The operating system refused a read/write/map.",
@@ -94,15 +92,33 @@ py::array view_to_numpy(const TensorView& view, std::shared_ptr<const void> keep
                         py::handle owner) {
   py::dtype dtype;
   switch (view.dtype()) {
-    case DType::F64: dtype = py::dtype::of<double>(); break;
-    case DType::F32: dtype = py::dtype::of<float>(); break;
-    case DType::F16: dtype = py::dtype("float16"); break;
-    case DType::I64: dtype = py::dtype::of<int64_t>(); break;
-    case DType::I32: dtype = py::dtype::of<int32_t>(); break;
-    case DType::I16: dtype = py::dtype::of<int16_t>(); break;
-    case DType::I8: dtype = py::dtype::of<int8_t>(); break;
-    case DType::U8: dtype = py::dtype::of<uint8_t>(); break;
-    case DType::BOOL: dtype = py::dtype::of<bool>(); break;
+    case DType::F64:
+      dtype = py::dtype::of<double>();
+      break;
+    case DType::F32:
+      dtype = py::dtype::of<float>();
+      break;
+    case DType::F16:
+      dtype = py::dtype("float16");
+      break;
+    case DType::I64:
+      dtype = py::dtype::of<int64_t>();
+      break;
+    case DType::I32:
+      dtype = py::dtype::of<int32_t>();
+      break;
+    case DType::I16:
+      dtype = py::dtype::of<int16_t>();
+      break;
+    case DType::I8:
+      dtype = py::dtype::of<int8_t>();
+      break;
+    case DType::U8:
+      dtype = py::dtype::of<uint8_t>();
+      break;
+    case DType::BOOL:
+      dtype = py::dtype::of<bool>();
+      break;
     default:
       raise_error(make_error(ErrorCode::kUnsupported,
                              "NumPy has no dtype for {} (tensor of shape {}); only F64, F32, F16 "
@@ -118,7 +134,8 @@ py::array view_to_numpy(const TensorView& view, std::shared_ptr<const void> keep
   py::object base = owner ? py::reinterpret_borrow<py::object>(owner) : py::none();
   if (keep_alive) {
     auto* holder = new std::shared_ptr<const void>(std::move(keep_alive));
-    base = py::capsule(holder, [](void* p) { delete static_cast<std::shared_ptr<const void>*>(p); });
+    base =
+        py::capsule(holder, [](void* p) { delete static_cast<std::shared_ptr<const void>*>(p); });
   }
   py::array a(dtype, shape, strides, view.data(), base);
   if (!view.writable()) {

@@ -232,10 +232,9 @@ void add_enum(FieldTable<T>& table, const std::string& name, E T::*member, Parse
               Name to_name, const std::string& doc) {
   const std::string field = table.class_name() + "." + name;
   table.add(
-      name, [member, to_name](py::handle, T& v) { return py::cast(std::string(to_name(v.*member))); },
-      [member, parse, field](T& v, py::handle x) {
-        v.*member = unwrap(parse(to_str(x, field)));
-      },
+      name,
+      [member, to_name](py::handle, T& v) { return py::cast(std::string(to_name(v.*member))); },
+      [member, parse, field](T& v, py::handle x) { v.*member = unwrap(parse(to_str(x, field))); },
       doc);
 }
 
