@@ -51,6 +51,8 @@ __version__ = "0.1.0"
 # works wherever a quant_algo is taken.
 QuantAlgo = _enum.Enum("QuantAlgo", {name: name for name in quant_algo_names()}, type=str)
 QuantAlgo.__module__ = __name__
+QuantAlgo.__doc__ = ("TensorRT-LLM's QuantAlgo names (a str enum): accepted wherever a quant_algo "
+                     "or kv_cache_quant_algo is, as is the plain string.")
 QuantAlgo.__str__ = lambda self: self.value
 
 
