@@ -296,6 +296,7 @@ def quantize(
     awq_max_tokens: int = 2048,
     awq_grid: int = 20,
     show_progress: bool = False,
+    on_block: Optional[Callable[[int], Any]] = None,
     **calib: Any,
 ) -> QuantizeReport: ...
 

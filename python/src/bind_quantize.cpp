@@ -16,7 +16,7 @@ QuantizeReport run_quantize(py::handle model_dir, py::handle output_dir, py::obj
                             py::object calib_config, const std::string& export_format,
                             bool overwrite, bool resume, uint64_t max_memory,
                             int64_t awq_max_tokens, int awq_grid, bool show_progress,
-                            const py::kwargs& calib) {
+                            py::object on_block, const py::kwargs& calib) {
   QuantizeOptions o;
   o.model_dir = path_string(model_dir, "quantize: model_dir");
   o.output_dir = path_string(output_dir, "quantize: output_dir");
@@ -42,8 +42,22 @@ QuantizeReport run_quantize(py::handle model_dir, py::handle output_dir, py::obj
   o.awq_max_tokens = awq_max_tokens;
   o.awq_grid = awq_grid;
   o.show_progress = show_progress;
+  if (!on_block.is_none() && !PyCallable_Check(on_block.ptr())) {
+    throw py::type_error("quantize: on_block must be callable");
+  }
   Interrupt interrupt;
-  o.after_block = [&interrupt](int64_t) { return interrupt.check(); };
+  // After each block is durably written: the caller's progress callback, then Ctrl-C.
+  o.after_block = [&interrupt, &on_block](int64_t block) {
+    if (!on_block.is_none()) {
+      py::gil_scoped_acquire gil;
+      try {
+        on_block(block);
+      } catch (py::error_already_set& err) {
+        interrupt.keep(std::move(err));
+      }
+    }
+    return interrupt.check();
+  };
   Result<QuantizeReport> r = without_gil([&] { return quantize(o); });
   interrupt.rethrow();
   return unwrap(std::move(r));
@@ -103,10 +117,13 @@ void bind_quantize(py::module_& m) {
         py::arg("export_format") = "modelopt", py::arg("overwrite") = false,
         py::arg("resume") = false, py::arg("max_memory") = 0, py::arg("awq_max_tokens") = 2048,
         py::arg("awq_grid") = 20, py::arg("show_progress") = false,
+        py::arg("on_block") = py::none(),
         "Calibrates and quantizes a Hugging Face model directory into a ModelOpt/TensorRT-LLM "
         "(export_format='modelopt') or compressed-tensors checkpoint. Other keywords are "
         "CalibConfig's (calib_dataset=[texts...] or a path, calib_size, calib_batch_size, "
-        "calib_max_seq_length, random_seed, ...). Ctrl-C stops after the current block.");
+        "calib_max_seq_length, random_seed, ...). on_block(index) is called after each decoder "
+        "block is written; an exception from it, or Ctrl-C, stops the run there (the "
+        "<output_dir>.partial directory is kept for resume=True).");
   py::class_<EngineBuildReport>(m, "EngineBuildReport", "What build() wrote.")
       .def_readonly("file_bytes", &EngineBuildReport::file_bytes)
       .def_readonly("seconds", &EngineBuildReport::seconds)

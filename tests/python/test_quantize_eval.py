@@ -185,17 +185,33 @@ def interrupt_after(seconds):
 
 def test_ctrl_c_interrupts_perplexity_and_quantize(stories_bin, stories_hf, tinystories,
                                                    calib_texts, tmp_path):
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     t0 = time.monotonic()
     timer = interrupt_after(0.3)
     with pytest.raises(KeyboardInterrupt):
         perplexity(stories_bin, dataset=tinystories, ctx=512)  # ~790 chunks
     timer.join()
     assert time.monotonic() - t0 < 3.0
-    # quantize stops after the block it is in; the partial run is kept for resume=True.
+    # quantize stops after the block it is in; the partial run is kept for resume=True. The
+    # signal is sent from the progress callback after block 1, so it lands mid-run on any machine.
     out = tmp_path / "q"
-    timer = interrupt_after(0.2)
+    blocks = []
+
+    def on_block(i):
+        blocks.append(i)
+        if i == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    args = dict(quant_config=QuantConfig(quant_algo="FP8"), calib_dataset=calib_texts,
+                calib_size=4, calib_max_seq_length=64)
     with pytest.raises(KeyboardInterrupt):
-        quantize(stories_hf, out, QuantConfig(quant_algo="FP8"), calib_dataset=calib_texts * 10,
-                 calib_size=32, calib_max_seq_length=128)
-    timer.join()
+        quantize(stories_hf, out, on_block=on_block, **args)
+    assert blocks == [0, 1]
     assert not out.exists() and (tmp_path / "q.partial").exists()
+    r = quantize(stories_hf, out, resume=True, on_block=blocks.append, **args)
+    assert r.blocks_resumed == 2 and blocks == [0, 1, 2, 3, 4]
+    assert out.exists() and not (tmp_path / "q.partial").exists()
+    # An exception from the callback stops the run the same way.
+    with pytest.raises(ZeroDivisionError):
+        quantize(stories_hf, tmp_path / "z", on_block=lambda i: 1 / 0, **args)
+    assert not (tmp_path / "z").exists()
