@@ -190,3 +190,41 @@ def test_the_gil_is_released_while_generating(stories_llm):
     worker.join()
     assert len(done[0]) == 4 and all(len(o.outputs[0].token_ids) == 400 for o in done[0])
     assert ticks > 20  # the main thread ran while C++ generated
+
+
+def test_build_writes_an_engine_that_llm_and_model_open(cli, stories_bin, stories_hf, tmp_path):
+    bc = BuildConfig(max_input_len=64, max_seq_len=128, max_batch_size=2, precision="float32",
+                     kernel_selection=False)
+    report = qforge.build(stories_hf, tmp_path / "s.engine", bc)
+    assert report.file_bytes == (tmp_path / "s.engine").stat().st_size > 0
+    assert report.seconds >= 0
+    llm = LLM(tmp_path / "s.engine")
+    assert llm.build_config.max_seq_len == 128 and llm.model.is_engine
+    ref = cli_run_ids(cli, "--model", stories_bin, "--max-tokens", "16", "--prompt", PROMPTS[0])
+    assert llm.generate(PROMPTS[0], SamplingParams(max_tokens=16)).token_ids == ref[0]["output_ids"]
+    model = Model(tmp_path / "s.engine")
+    assert model.is_engine and model.tokenizer.encode(PROMPTS[0]) == ref[0]["prompt_ids"]
+    bad = BuildConfig(max_input_len=64, max_seq_len=128)
+    bad.max_input_len = 4096  # set after construction: build() validates it
+    with pytest.raises(qforge.InvalidArgumentError, match="max_input_len"):
+        qforge.build(stories_hf, tmp_path / "bad.engine", bad)
+    assert not (tmp_path / "bad.engine").exists()
+
+
+def test_error_classes_follow_the_error_code(cli, mix_dir, tmp_path):
+    # A corrupt file: FormatError (a ValueError) with the CLI's message.
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}......")
+    with pytest.raises(qforge.FormatError) as e:
+        Model(bad)
+    assert isinstance(e.value, ValueError) and e.value.code == "format error"
+    _, _, err = cli("inspect", bad, check=False)
+    assert str(e.value) == cli_error(err)
+    assert e.value.message in str(e.value) and isinstance(e.value.context, list)
+    # BF16 weights have no NumPy dtype: UnsupportedError (a NotImplementedError).
+    with pytest.raises(qforge.UnsupportedError, match="NumPy has no dtype for bf16") as e:
+        Model(mix_dir).weight("model.embed_tokens.weight")
+    assert isinstance(e.value, NotImplementedError)
+    # A directory where a file is expected: IoError or NotFoundError, both OSErrors.
+    with pytest.raises(OSError):
+        qforge.Tokenizer(tmp_path)
