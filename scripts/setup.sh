@@ -11,6 +11,7 @@ PACKAGES=(
   libhwy-dev nlohmann-json3-dev libcli11-dev libfmt-dev libcpp-httplib-dev libtomlplusplus-dev
   libopenblas-dev libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev
   libsentencepiece-dev libicu-dev libpcre2-dev python3-pybind11 clang libclang-rt-14-dev
+  python3-dev python3-numpy python3-pytest
 )
 
 missing=()

@@ -89,9 +89,10 @@ Result<std::vector<std::string>> read_jsonl(const std::string& file, const std::
 }  // namespace
 
 Status validate_calib_config(const CalibConfig& c) {
-  if (c.paths.empty()) {
+  if (c.paths.empty() && c.texts.empty()) {
     return make_error(ErrorCode::kInvalidArgument,
-                      "no calibration data: pass --calib FILE (plain text, JSONL, or a directory)");
+                      "no calibration data: pass --calib FILE (plain text, JSONL, or a directory) "
+                      "or in-memory texts (Python: calib_dataset=[\"...\", ...])");
   }
   if (c.calib_size < 1) {
     return make_error(ErrorCode::kInvalidArgument, "calib_size {} must be >= 1", c.calib_size);
@@ -120,7 +121,9 @@ struct SetStream {
   std::vector<int64_t> doc_starts;  // stream offset of each document's first token
 };
 
-Result<SetStream> read_set(const std::vector<std::string>& files, const CalibConfig& config,
+// `texts`: in-memory documents read after the files (may be null).
+Result<SetStream> read_set(const std::vector<std::string>& files,
+                           const std::vector<std::string>* texts, const CalibConfig& config,
                            const Tokenizer& tokenizer) {
   SetStream set;
   std::vector<int32_t>& stream = set.stream;
@@ -158,6 +161,14 @@ Result<SetStream> read_set(const std::vector<std::string>& files, const CalibCon
       }
       QF_TRY(append(text.substr(at, end - at), file));
       at = end;
+    }
+  }
+  if (texts != nullptr) {
+    for (size_t i = 0; i < texts->size(); ++i) {
+      const std::string& text = (*texts)[i];
+      QF_TRY(check_utf8_text(text, fmt::format("calibration: text #{}", i)));
+      new_doc = true;
+      QF_TRY(append(text, fmt::format("text #{}", i)));
     }
   }
   return set;
@@ -209,27 +220,46 @@ std::vector<int64_t> choose_chunks(int64_t available, int64_t count, uint64_t se
 Result<CalibDataset> load_calib_dataset(const CalibConfig& config, const Tokenizer& tokenizer) {
   QF_TRY(validate_calib_config(config));
   CalibDataset ds;
-  // One set per path when several are mixed, else one set of everything.
+  // One set per path (and one for the in-memory texts) when several are mixed, else one set of
+  // everything. A set's texts pointer is null unless it holds the in-memory texts.
   std::vector<std::vector<std::string>> set_paths;
-  if (config.mix_evenly && config.paths.size() > 1) {
-    for (const auto& p : config.paths) set_paths.push_back({p});
+  std::vector<const std::vector<std::string>*> set_texts;
+  const std::vector<std::string>* texts = config.texts.empty() ? nullptr : &config.texts;
+  const size_t n_sets = config.paths.size() + (texts != nullptr ? 1 : 0);
+  if (config.mix_evenly && n_sets > 1) {
+    for (const auto& p : config.paths) {
+      set_paths.push_back({p});
+      set_texts.push_back(nullptr);
+    }
+    if (texts != nullptr) {
+      set_paths.emplace_back();
+      set_texts.push_back(texts);
+    }
   } else {
     set_paths.push_back(config.paths);
+    set_texts.push_back(texts);
   }
   const int32_t bos = tokenizer.bos_id();
   const int64_t len = config.calib_max_seq_length;
   const int64_t body = bos >= 0 ? len - 1 : len;
   std::vector<SetStream> sets;
   std::vector<int64_t> chunks;
-  for (const auto& paths : set_paths) {
+  for (size_t s = 0; s < set_paths.size(); ++s) {
+    const std::vector<std::string>& paths = set_paths[s];
     QF_ASSIGN_OR_RETURN(std::vector<std::string> files, expand_paths(paths));
     ds.files.insert(ds.files.end(), files.begin(), files.end());
-    QF_ASSIGN_OR_RETURN(SetStream set, read_set(files, config, tokenizer));
+    QF_ASSIGN_OR_RETURN(SetStream set, read_set(files, set_texts[s], config, tokenizer));
     CalibSource src;
     for (size_t i = 0; i < paths.size(); ++i) src.path += (i ? ", " : "") + paths[i];
+    if (set_texts[s] != nullptr) {
+      src.path +=
+          fmt::format("{}({} in-memory texts)", src.path.empty() ? "" : ", ", set_texts[s]->size());
+    }
     if (set.stream.empty()) {
+      const size_t n_texts = set_texts[s] != nullptr ? set_texts[s]->size() : 0;
       return make_error(ErrorCode::kInvalidArgument,
-                        "calibration set is empty: {} file(s) hold no text{}", files.size(),
+                        "calibration set is empty: {} file(s){} hold no text{}", files.size(),
+                        n_texts > 0 ? fmt::format(" and {} in-memory text(s)", n_texts) : "",
                         set_paths.size() > 1 ? " (in '" + src.path + "')" : "");
     }
     src.documents = static_cast<int64_t>(set.doc_starts.size());

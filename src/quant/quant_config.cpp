@@ -74,6 +74,15 @@ std::string upper(std::string_view s) {
   return out;
 }
 
+std::string list_algo_names() {
+  std::string out;
+  for (const auto& a : kAlgoNames) {
+    if (!out.empty()) out += ", ";
+    out += a.name;
+  }
+  return out;
+}
+
 std::string list_qformats() {
   std::string out;
   for (const auto& q : kQformats) {
@@ -139,9 +148,9 @@ Result<QuantAlgo> parse_quant_algo(std::string_view text) {
     if (q.qformat == text) return q.algo;
   }
   return make_error(ErrorCode::kInvalidArgument,
-                    "unknown quantization algorithm '{}'; expected a QuantAlgo name (FP8, "
-                    "W4A16_AWQ, NVFP4, ...) or a qformat ({})",
-                    text, list_qformats());
+                    "unknown quantization algorithm '{}'; expected a QuantAlgo name ({}) or a "
+                    "qformat ({})",
+                    text, list_algo_names(), list_qformats());
 }
 
 std::span<const QformatName> qformat_names() {

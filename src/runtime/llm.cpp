@@ -45,6 +45,7 @@ Result<LLM> LLM::create(const Engine& engine, const RuntimeOptions& options) {
   llm.model_ = engine.model;
   llm.tokenizer_ = engine.tokenizer;
   llm.build_config_ = engine.build_config;
+  llm.options_ = options;
   llm.storage_ = engine.kv_cache_storage;
   const ModelConfig& c = llm.model_->config();
   SchedulerConfig sc{
@@ -139,6 +140,10 @@ Result<std::vector<RequestOutput>> LLM::run(std::vector<std::vector<int32_t>> id
     request_ids.push_back(*id);
   }
   while (s.has_unfinished()) {
+    if (options_.interrupt_check) {
+      Status interrupted = options_.interrupt_check();
+      if (!interrupted.ok()) return fail(std::move(interrupted).error());
+    }
     Status st = s.step();
     if (!st.ok()) return fail(std::move(st).error());
   }

@@ -190,5 +190,59 @@ TEST_F(CalibDatasetTest, ErrorsNameTheProblem) {
   EXPECT_NE(r.error().to_string().find("holds no files"), std::string::npos);
 }
 
+// In-memory texts (CalibConfig::texts, the Python API's calib_dataset list) are documents like
+// JSONL records: the same samples as the same texts in a file, their own set when mixed.
+TEST_F(CalibDatasetTest, InMemoryTextsAreDocumentsLikeJsonlRecords) {
+  std::string jsonl;
+  std::vector<std::string> texts;
+  for (int i = 0; i < 40; ++i) {
+    jsonl += R"({"text": ")" + story(i) + "\"}\n";
+    texts.push_back(story(i));
+  }
+  const fs::path file = write("data.jsonl", jsonl);
+  auto from_file = load_calib_dataset(config({file.string()}, 4, 32), *tokenizer_);
+  ASSERT_TRUE(from_file.ok()) << from_file.error().to_string();
+  CalibConfig c = config({}, 4, 32);
+  c.texts = texts;
+  auto from_memory = load_calib_dataset(c, *tokenizer_);
+  ASSERT_TRUE(from_memory.ok()) << from_memory.error().to_string();
+  EXPECT_EQ(from_memory.value().samples, from_file.value().samples);
+  EXPECT_EQ(from_memory.value().total_tokens, from_file.value().total_tokens);
+  ASSERT_EQ(from_memory.value().sources.size(), 1u);
+  EXPECT_EQ(from_memory.value().sources[0].path, "(40 in-memory texts)");
+  EXPECT_EQ(from_memory.value().sources[0].documents, 40);
+
+  // With a file too: two sets, calib_size split evenly, the texts' set last.
+  c.paths = {file.string()};
+  auto mixed = load_calib_dataset(c, *tokenizer_);
+  ASSERT_TRUE(mixed.ok()) << mixed.error().to_string();
+  ASSERT_EQ(mixed.value().sources.size(), 2u);
+  EXPECT_EQ(mixed.value().sources[0].samples, 2);
+  EXPECT_EQ(mixed.value().sources[1].samples, 2);
+  // Concatenated: one stream of the file's documents then the texts (twice the tokens, plus the
+  // EOS between the two halves).
+  c.mix_evenly = false;
+  auto concat = load_calib_dataset(c, *tokenizer_);
+  ASSERT_TRUE(concat.ok()) << concat.error().to_string();
+  ASSERT_EQ(concat.value().sources.size(), 1u);
+  EXPECT_EQ(concat.value().sources[0].documents, 80);
+  EXPECT_EQ(concat.value().total_tokens, 2 * from_file.value().total_tokens + 1);
+
+  // Errors: only blank texts, invalid UTF-8.
+  CalibConfig blank = config({}, 1, 4);
+  blank.texts = {"  ", "\n"};
+  auto r = load_calib_dataset(blank, *tokenizer_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().to_string().find("0 file(s) and 2 in-memory text(s) hold no text"),
+            std::string::npos)
+      << r.error().to_string();
+  CalibConfig bad = config({}, 1, 4);
+  bad.texts = {story(0), std::string("ok \xff\xfe")};
+  r = load_calib_dataset(bad, *tokenizer_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().to_string().find("calibration: text #1"), std::string::npos)
+      << r.error().to_string();
+}
+
 }  // namespace
 }  // namespace qforge

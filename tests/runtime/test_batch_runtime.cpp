@@ -210,6 +210,43 @@ TEST(Llm, BatchedGreedyEqualsEachPromptAloneAndTheReference) {
   EXPECT_EQ(llm.scheduler().kv_cache().free_blocks(), llm.scheduler().kv_cache().total_blocks());
 }
 
+// RuntimeOptions::interrupt_check (the Python binding's Ctrl-C hook) runs before every step; a
+// failed check ends generate() with its error, frees every page, and the LLM stays usable.
+TEST(Llm, InterruptCheckAbortsTheCallAndLeavesTheLlmUsable) {
+  const auto t = test::load_stories();
+  if (t.model == nullptr) GTEST_SKIP() << "missing " << test::stories_path();
+  SamplingParams p;
+  p.max_tokens = 20;
+  p.ignore_eos = true;
+  int64_t checks = 0;
+  bool interrupt = true;
+  RuntimeOptions ro;
+  ro.interrupt_check = [&]() -> Status {
+    ++checks;
+    if (interrupt && checks == 5) return make_error(ErrorCode::kInternal, "interrupted");
+    return ok_status();
+  };
+  auto llm = LLM::create(t.model, t.tokenizer, small_config(4, KvCacheStorage::kF32), ro).value();
+  int64_t streamed = 0;
+  auto r = llm.generate({"Once upon a time", "The little dog"}, p,
+                        [&](const StreamEvent&) { ++streamed; });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().to_string(), "interrupted");
+  EXPECT_EQ(checks, 5);
+  EXPECT_LT(streamed, 2 * 20);  // stopped part-way
+  EXPECT_EQ(llm.scheduler().kv_cache().free_blocks(), llm.scheduler().kv_cache().total_blocks());
+  EXPECT_FALSE(llm.scheduler().has_unfinished());
+  // The next call runs to the end: one check per step (every prompt prefills in the first
+  // step, 20 decode steps in all), and the same ids as without a hook.
+  interrupt = false;
+  checks = 0;
+  auto again = llm.generate({"Once upon a time"}, p);
+  ASSERT_TRUE(again.ok()) << again.error().to_string();
+  EXPECT_EQ(checks, 20);
+  auto plain = LLM::create(t.model, t.tokenizer, small_config(4, KvCacheStorage::kF32)).value();
+  EXPECT_EQ(plain.generate({"Once upon a time"}, p).value()[0].output_ids, (*again)[0].output_ids);
+}
+
 TEST(Llm, QuantizedPagesEqualTheReferenceWithFakeQuantization) {
   const auto t = test::load_stories();
   if (t.model == nullptr) GTEST_SKIP() << "missing " << test::stories_path();

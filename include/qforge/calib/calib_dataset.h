@@ -15,6 +15,9 @@ namespace qforge {
 struct CalibConfig {
   // Files (.txt/.raw/.tokens plain text, .jsonl/.json lines) or directories (their files, sorted).
   std::vector<std::string> paths;
+  // In-memory documents (one per string; the Python API's calib_dataset list), read after the
+  // paths as one more set (or, without mix_evenly, appended to the one stream).
+  std::vector<std::string> texts;
   int64_t calib_size = 512;            // number of samples
   int64_t calib_batch_size = 8;        // samples per forward batch
   int64_t calib_max_seq_length = 512;  // tokens per sample (BOS included)
@@ -59,13 +62,14 @@ struct CalibDataset {
 // Distinct documents behind the samples `which` (indices into dataset.samples; all when empty).
 int64_t calib_documents_seen(const CalibDataset& dataset, const std::vector<int64_t>& which = {});
 
-// Reads every file, tokenizes the documents (one per plain-text file, one per JSONL record,
-// joined with the EOS token when the tokenizer has one) and cuts calib_max_seq_length-token
-// chunks. More chunks than calib_size: a seeded random choice, in text order. Fewer: all of them
-// (with a warning). Several paths with mix_evenly: each path is a set with its own stream and
-// chunks, calib_size split evenly (CalibConfig::mix_evenly), the samples grouped by set in path
-// order. Errors: no files, an empty file set, a JSONL line that is not an object with
-// the text field, or text shorter than one sample (the message says how many tokens it holds).
+// Reads every file and in-memory text, tokenizes the documents (one per plain-text file, one per
+// JSONL record, joined with the EOS token when the tokenizer has one) and cuts
+// calib_max_seq_length-token chunks. More chunks than calib_size: a seeded random choice, in text
+// order. Fewer: all of them (with a warning). Several paths with mix_evenly: each path is a set
+// with its own stream and chunks, calib_size split evenly (CalibConfig::mix_evenly), the samples
+// grouped by set in path order. Errors: no files, an empty file set, a JSONL line that is not an
+// object with the text field, or text shorter than one sample (the message says how many tokens it
+// holds).
 Result<CalibDataset> load_calib_dataset(const CalibConfig& config, const Tokenizer& tokenizer);
 
 // A stable fingerprint of the samples (FNV-1a over the ids), for resume checks.

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +29,10 @@ namespace qforge {
 // Runtime choices that are not part of an engine's build.
 struct RuntimeOptions {
   bool deterministic = true;  // SchedulerConfig::deterministic
+  // Called before each scheduler step of generate(); a non-OK status aborts every request of
+  // that call (their pages go back to the pool; the LLM stays usable) and generate() returns
+  // it. The Python binding turns Ctrl-C into KeyboardInterrupt here.
+  std::function<Status()> interrupt_check;
 };
 
 class LLM {
@@ -82,6 +87,7 @@ class LLM {
   std::shared_ptr<const Model> model_;
   std::shared_ptr<const Tokenizer> tokenizer_;
   BuildConfig build_config_;
+  RuntimeOptions options_;
   KvCacheStorage storage_ = KvCacheStorage::kF32;
   std::unique_ptr<Scheduler> scheduler_;
 };
