@@ -278,7 +278,8 @@ Result<EngineBuildReport> build_engine(const std::string& checkpoint_dir, const 
   if (config.quant_config) {
     return make_error(ErrorCode::kInvalidArgument,
                       "build: quant_config is set; quantize the checkpoint first (qforge quantize, "
-                      "or open_engine/LLM, which quantize and cache) and build the result");
+                      "or the Python LLM(build_config=...), which quantizes with its calib_config "
+                      "and caches) and build the result");
   }
   QF_TRY(check_output_path(checkpoint_dir, output));
   QF_ASSIGN_OR_RETURN(LoadedModel loaded,
