@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Train qforge's built-in default model, models/qforge-tiny-shakespeare/, from scratch.
 
-A ~1.8M-parameter Llama (RMSNorm, RoPE in Hugging Face's half-split layout, GQA attention,
+A 1.1M-parameter Llama (RMSNorm, RoPE in Hugging Face's half-split layout, GQA attention,
 SwiGLU MLP, tied embeddings) and a 1024-piece SentencePiece BPE tokenizer, both trained on the
 first 90% of tinyshakespeare (public-domain Shakespeare; ../shared/data/SOURCES.md). The last
 10% (by bytes, cut at a line start) is held out for validation. The result is written in Hugging
@@ -55,10 +55,10 @@ def parse_args():
     p.add_argument("--layers", type=int, default=5)
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--kv-heads", type=int, default=2)
-    p.add_argument("--hidden", type=int, default=352)
+    p.add_argument("--hidden", type=int, default=384)
     p.add_argument("--seq", type=int, default=256, help="training sequence length, BOS included")
     p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--steps", type=int, default=1600)
+    p.add_argument("--steps", type=int, default=1400)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--eval-ctx", type=int, default=256, help="qforge eval ppl --ctx for the card")
