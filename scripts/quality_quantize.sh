@@ -7,7 +7,9 @@
 #                  scored on stories 1-10 (document protocol). Its widths (64, 172) are not
 #                  multiples of 128: INT4 uses group 32 with a padded last group, exported as
 #                  compressed-tensors; NVFP4/MXFP4 leave down_proj (172 inputs) in F32.
-# Usage: scripts/quality_quantize.sh [BUILD_DIR] [WORK_DIR] [llama-mix|stories260K|all]
+#   qforge-tiny-shakespeare (models/, the built-in default): calibrated on its calib.txt (train
+#                  split); scored on its heldout.txt (ctx 256, the whole held-out split).
+# Usage: scripts/quality_quantize.sh [BUILD_DIR] [WORK_DIR] [llama-mix|stories260K|tiny-shakespeare|all]
 # QFORGE_SHARED=DIR overrides where models/ and data/ are found (default: ../shared).
 set -euo pipefail
 BIN=$(realpath "${1:-build/release}")/bin/qforge
@@ -110,4 +112,13 @@ if [ "$WHICH" = all ] || [ "$WHICH" = stories260K ]; then
     "nvfp4|nvfp4 (down_proj f32)|--exclude *.down_proj|" "mxfp4|mxfp4 (down_proj f32)|--exclude *.down_proj|" \
     "fp8|fp8 + kv fp8|--kv-cache fp8|" "fp8|fp8 + kv fp8|--kv-cache fp8|--kv-cache fp8-unit" \
     "fp8|fp8 + kv int8|--kv-cache int8|" "fp8|fp8 + kv int8|--kv-cache int8|--kv-cache int8-unit"
+fi
+if [ "$WHICH" = all ] || [ "$WHICH" = tiny-shakespeare ]; then
+  TINY=$(cd "$(dirname "$0")/.." && pwd)/models/qforge-tiny-shakespeare
+  table qforge-tiny-shakespeare "$TINY" "$TINY/calib.txt" \
+    "held-out split, 197 x 256" "--dataset $TINY/heldout.txt --ctx 256" "" "" \
+    "fp8|fp8||" "int8_wo|int8_wo||" \
+    "int4_wo|int4_wo g128||" "int4_awq|int4_awq g128||" "int4_gptq|int4_gptq g128||" \
+    "int4_wo|int4_wo g64|--group-size 64|" "int4_awq|int4_awq g64|--group-size 64|" \
+    "fp8|fp8 + kv fp8|--kv-cache fp8|"
 fi
