@@ -32,9 +32,12 @@ else
   echo "setup: all ${#PACKAGES[@]} Debian packages present"
 fi
 
+cd "$(dirname "$0")/.."
+# The built-in default model's held-out and calibration text, cut from ../shared (not committed).
+[[ -d ../shared/data ]] && scripts/default_model_data.sh
+
 [[ "${1:-}" == "--install-only" ]] && exit 0
 
-cd "$(dirname "$0")/.."
 preset="${QFORGE_PRESET:-release}"
 cmake --preset "$preset"
 cmake --build --preset "$preset" -j "$(nproc)"

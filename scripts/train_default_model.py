@@ -19,7 +19,8 @@ Deterministic: fixed seeds, torch.set_num_threads(2), CPU only; about 35 minutes
 `--heldout-out FILE` also writes the held-out text (for `qforge eval ppl --dataset FILE`).
 Next to the model it writes heldout.txt (the whole held-out split, for `qforge eval ppl`) and
 calib.txt (the first 64 KiB of the training split, cut at a line end, for `qforge quantize
---calib`), so the default model needs nothing outside the repository. `--extras-only` rewrites
+--calib`); both are derived from third-party text, so they are git-ignored and a checkout gets
+them from scripts/default_model_data.sh (run by scripts/setup.sh). `--extras-only` rewrites
 those two files and MODEL_CARD.md from an existing --out/reference.json without training.
 
 The perplexity this script reports follows qforge's stream protocol exactly (src/eval/
@@ -312,8 +313,10 @@ number here was produced by that script (data, tokenizer, weights) on a CPU.
   William Shakespeare, **public domain** (see `../shared/data/SOURCES.md`).
 - Train split: bytes **[0, {cut:,})** ({train_tokens:,} tokens). Held-out split: bytes
   **[{cut:,}, {nbytes:,})** ({heldout_tokens:,} tokens), the last 10% cut at a line start; never
-  seen by the tokenizer or the model. It ships here as `heldout.txt`.
-- `calib.txt`: bytes [0, {calib_end:,}) of the train split, calibration text for `qforge quantize`.
+  seen by the tokenizer or the model. `scripts/default_model_data.sh` (run by `scripts/setup.sh`)
+  cuts it from ../shared into `heldout.txt` here (derived third-party text: not committed).
+- `calib.txt`: bytes [0, {calib_end:,}) of the train split, calibration text for `qforge quantize`
+  (written the same way, not committed).
 - License of this model: the training text is public domain; the weights and tokenizer are this
   project's own work, under the repository's terms.
 
