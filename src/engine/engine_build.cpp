@@ -20,6 +20,7 @@
 #include "hwy/aligned_allocator.h"
 #include "qforge/core/log.h"
 #include "qforge/core/mmap_file.h"
+#include "qforge/core/path_guard.h"
 #include "qforge/core/simd.h"
 #include "qforge/engine/capacity_plan.h"
 #include "qforge/engine/engine.h"
@@ -235,40 +236,6 @@ Status check_capacity(const LoadedModel& m, const BuildConfig& bc, KvCacheStorag
       bc.max_seq_len);
 }
 
-Status check_output_path(const fs::path& checkpoint, const fs::path& output) {
-  std::error_code ec;
-  const fs::path out = fs::weakly_canonical(fs::absolute(output), ec);
-  const fs::path in = fs::weakly_canonical(fs::absolute(checkpoint), ec);
-  const auto inside = [](const fs::path& p, const fs::path& dir) {
-    auto d = dir.begin();
-    auto x = p.begin();
-    for (; d != dir.end() && x != p.end(); ++d, ++x) {
-      if (*d != *x) return false;
-    }
-    return d == dir.end();
-  };
-  if (out == in || inside(in, out)) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "build: --output {} would replace the checkpoint {} (or a directory holding "
-                      "it); choose another path",
-                      output.string(), checkpoint.string());
-  }
-  if (fs::is_directory(in, ec) && inside(out, in)) {
-    return make_error(
-        ErrorCode::kInvalidArgument,
-        "build: --output {} lies inside the checkpoint directory {}; write the engine "
-        "elsewhere (checkpoint directories stay read-only)",
-        output.string(), checkpoint.string());
-  }
-  const auto st = fs::symlink_status(output, ec);
-  if (!ec && fs::exists(st) && !fs::is_regular_file(st)) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "build: --output {} exists and is not a regular file; refusing to replace it",
-                      output.string());
-  }
-  return ok_status();
-}
-
 }  // namespace
 
 Result<EngineBuildReport> build_engine(const std::string& checkpoint_dir, const BuildConfig& config,
@@ -281,7 +248,10 @@ Result<EngineBuildReport> build_engine(const std::string& checkpoint_dir, const 
                       "or the Python LLM(build_config=...), which quantizes with its calib_config "
                       "and caches) and build the result");
   }
-  QF_TRY(check_output_path(checkpoint_dir, output));
+  // The engine never replaces its checkpoint (or a folder holding it), never lands inside it,
+  // and never replaces anything but a regular file (core/path_guard.h).
+  const fs::path inputs[] = {checkpoint_dir};
+  QF_TRY(check_output_path(output, inputs, OutputKind::kFile, "build: --output"));
   QF_ASSIGN_OR_RETURN(LoadedModel loaded,
                       load_model(checkpoint_dir).context(fmt::format("build: {}", checkpoint_dir)));
   const ModelConfig& c = loaded.config;
