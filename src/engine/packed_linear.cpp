@@ -336,6 +336,9 @@ class PackedWeightMatrix final : public WeightMatrix {
   int64_t cols() const override { return info_.cols; }
   std::string format_name() const override { return name_; }
   uint64_t storage_bytes() const override { return weight_bytes_; }
+  // qmatmul, qmatmul_w8a8 and dense_matmul compute each row alone (backend/cpu/qmatmul.h), and
+  // every activation scheme rounds a row with its own or a static scale.
+  bool rows_independent_of_batch() const override { return true; }
 
   void matmul(const float* x, int64_t m, float* y) const override {
     if (m <= 0) return;

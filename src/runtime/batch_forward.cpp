@@ -56,6 +56,17 @@ BatchForward::BatchForward(std::shared_ptr<const Model> model, PagedKvCache* cac
                            bool deterministic)
     : model_(std::move(model)), cache_(cache), deterministic_(deterministic) {
   rope_ = rope_frequencies(model_->config(), model_->config().max_position_embeddings);
+  if (deterministic_) {
+    for (int64_t l = 0; l < model_->n_layers(); ++l) {
+      const DecoderLayer& layer = model_->layer(l);
+      for (const WeightMatrix* w :
+           {layer.q_proj.get(), layer.k_proj.get(), layer.v_proj.get(), layer.o_proj.get(),
+            layer.gate_proj.get(), layer.up_proj.get(), layer.down_proj.get()}) {
+        pad_layers_ = pad_layers_ || !w->rows_independent_of_batch();
+      }
+    }
+    pad_head_ = !model_->lm_head().rows_independent_of_batch();
+  }
 }
 
 Status BatchForward::run(std::span<const SequenceChunk> chunks, std::vector<float>* logits) {
@@ -98,10 +109,8 @@ Status BatchForward::run(std::span<const SequenceChunk> chunks, std::vector<floa
   const int64_t inter = c.intermediate_size;
   const auto eps = static_cast<float>(c.rms_norm_eps);
   // Rows given to the linears: one zero row more when a lone row would be left (see the header).
-  const auto padded = [this](int64_t rows) {
-    return deterministic_ && rows % 4 == 1 ? rows + 1 : rows;
-  };
-  const int64_t np = padded(n);
+  const auto padded = [](bool pad, int64_t rows) { return pad && rows % 4 == 1 ? rows + 1 : rows; };
+  const int64_t np = padded(pad_layers_, n);
   const auto grow = [np](std::vector<float>& v, int64_t per_row) {
     const auto need = static_cast<size_t>(np * per_row);
     if (v.size() < need) v.resize(need);
@@ -218,7 +227,7 @@ Status BatchForward::run(std::span<const SequenceChunk> chunks, std::vector<floa
 
   // The head on the last row of every chunk that asked for logits.
   if (n_logits == 0) return ok_status();
-  const int64_t lp = padded(n_logits);
+  const int64_t lp = padded(pad_head_, n_logits);
   std::vector<float> last(static_cast<size_t>(lp * d), 0.0f);
   int64_t j = 0;
   for (size_t i = 0; i < chunks.size(); ++i) {

@@ -11,6 +11,8 @@
 // differently, so deterministic mode adds one zero row to such batches. Then a sequence's logits
 // are bit-identical whatever else shares the step, how its prompt was chunked, and the thread
 // count. The cost: batch-1 decode runs the two-row kernel (measured in docs/PERFORMANCE.md).
+// Engines' packed kernels compute every row alone (WeightMatrix::rows_independent_of_batch), so
+// the padding is skipped for the block linears, or the head, when all of them are packed.
 #pragma once
 
 #include <cstdint>
@@ -47,7 +49,9 @@ class BatchForward {
   std::shared_ptr<const Model> model_;
   PagedKvCache* cache_;
   bool deterministic_ = true;
-  RopeFrequencies rope_;  // every RoPE type but dynamic NTK is independent of the length
+  bool pad_layers_ = false;  // deterministic and some block linear rounds a lone row differently
+  bool pad_head_ = false;    // the same for lm_head
+  RopeFrequencies rope_;     // every RoPE type but dynamic NTK is independent of the length
   std::vector<float> x_, xb_, q_, k_, v_, att_, gate_, up_, cos_, sin_;
   std::vector<int32_t> tokens_;
 };

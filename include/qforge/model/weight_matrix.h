@@ -29,6 +29,9 @@ class WeightMatrix {
   virtual void matmul(const float* x, int64_t m, float* y) const = 0;
   // out: [cols] = row `row` of W in F32 (0 <= row < rows()).
   virtual void row_to_f32(int64_t row, float* out) const = 0;
+  // True when row i of matmul's y is bit-identical whatever m and the other rows of x (the
+  // engine's packed kernels). The batched runtime pads lone rows for matrices without it.
+  virtual bool rows_independent_of_batch() const { return false; }
 };
 
 // A dense F32/F16/BF16 weight read in place from `view` (a 2-D view with unit column stride,
