@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 #include "pipeline/pipeline_json.h"
 #include "pipeline/pipeline_report.h"
@@ -208,10 +209,17 @@ Result<PipelineResult> run_pipeline(const PipelineConfig& config,
     const Step step(
         steps, "import",
         {"import v1", model_key, c.tokenizer.empty() ? "" : file_identity(c.tokenizer)});
-    QF_ASSIGN_OR_RETURN(
-        hf_dir, cached_step<std::string>(
-                    step, 0, "import (convert to a Hugging Face directory)",
-                    [&] { return pipeline_internal::import_model(c, step.dir()); }, res, log));
+    using Imported = std::map<std::string, std::string>;  // {"hf": directory}
+    QF_ASSIGN_OR_RETURN(Imported imported,
+                        cached_step<Imported>(
+                            step, 0, "import (convert to a Hugging Face directory)",
+                            [&]() -> Result<Imported> {
+                              QF_ASSIGN_OR_RETURN(std::string dir,
+                                                  pipeline_internal::import_model(c, step.dir()));
+                              return Imported{{"hf", dir}};
+                            },
+                            res, log));
+    hf_dir = imported["hf"];
     model_key = step.key();
   }
 

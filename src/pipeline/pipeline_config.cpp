@@ -91,19 +91,19 @@ std::string valid_keys(std::string_view table) {
 const char* node_type_name(const toml::node& n) {
   switch (n.type()) {
     case toml::node_type::table:
-      return "table";
+      return "a table";
     case toml::node_type::array:
-      return "array";
+      return "an array";
     case toml::node_type::string:
-      return "string";
+      return "a string";
     case toml::node_type::integer:
-      return "integer";
+      return "an integer";
     case toml::node_type::floating_point:
-      return "float";
+      return "a float";
     case toml::node_type::boolean:
-      return "bool";
+      return "a bool";
     default:
-      return "date/time";
+      return "a date/time";
   }
 }
 
@@ -201,7 +201,7 @@ class TableReader {
     return q.is_absolute() || base_.empty() ? p : (base_ / q).lexically_normal().string();
   }
   Error type_error(const char* key, const char* want, const toml::node& n) const {
-    return make_error(ErrorCode::kInvalidArgument, "{}:{}: {}.{} must be {}, got a {}", source_,
+    return make_error(ErrorCode::kInvalidArgument, "{}:{}: {}.{} must be {}, got {}", source_,
                       n.source().begin.line, name_, key, want, node_type_name(n));
   }
 
