@@ -367,5 +367,24 @@ TEST_F(PipelineRun, RefusesUnsafeOutputsAndBadConfigs) {
   EXPECT_NE(dup.out.find("TOML syntax error"), std::string::npos) << dup.out;
 }
 
+TEST_F(PipelineRun, BuiltInDefaultsRunWithoutAConfig) {
+  const Fixture& f = fixture();
+  const fs::path out = f.dir / "defaults";
+  const auto run =
+      test::run_cli("pipeline -q --model " + test::quote(stories_dir() / "stories260K.bin") +
+                    " --dataset " + test::quote(f.slice) + " --output-dir " + test::quote(out));
+  ASSERT_TRUE(run.exit_code == 0 || run.exit_code == kPipelineGateFailed) << run.out;
+  const auto j = nlohmann::json::parse(read_all(out / "report.json"));
+  ASSERT_EQ(j["candidates"].size(), 3u);
+  EXPECT_EQ(j["candidates"][0]["candidate"]["name"], "fp8");
+  EXPECT_EQ(j["candidates"][0]["candidate"]["kv_cache"], "fp8");
+  EXPECT_EQ(j["candidates"][1]["candidate"]["name"], "int4_awq");
+  EXPECT_EQ(j["candidates"][2]["candidate"]["name"], "w8a16");
+  EXPECT_EQ(j["config"]["source"], "built-in defaults");
+  EXPECT_EQ(j["exit_code"].get<int>(), run.exit_code);
+  EXPECT_GT(j["baseline"]["ppl"]["ppl"].get<double>(), 1.0);
+  EXPECT_TRUE(fs::exists(out / "report.html"));
+}
+
 }  // namespace
 }  // namespace qforge
