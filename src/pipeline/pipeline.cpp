@@ -144,6 +144,11 @@ void apply_pipeline_gate(PipelineResult& res) {
     CandidateResult& cand = res.candidates[i];
     cand.failures.clear();
     cand.ppl_threshold = candidate_ppl_threshold(c, cand.candidate);
+    if (!cand.error.empty()) {
+      cand.failures.push_back("error: " + cand.error);
+      cand.passed = false;
+      continue;
+    }
     if (!(cand.delta_ppl_percent < cand.ppl_threshold)) {
       cand.failures.push_back(
           fmt::format("ΔPPL {:+.3f}% >= {:.3f}%", cand.delta_ppl_percent, cand.ppl_threshold));
@@ -244,30 +249,37 @@ Result<PipelineResult> run_pipeline(const PipelineConfig& config,
   for (const PipelineCandidate& cand : c.candidates) {
     const Step build_step(steps, "build-" + cand.name,
                           {"build v1", model_key, calib_key(c), build_key(c, cand)});
-    QF_ASSIGN_OR_RETURN(CandidateResult built, cached_step<CandidateResult>(
-                                                   build_step, 3, "build " + cand.name,
-                                                   [&] {
-                                                     return pipeline_internal::run_build(
-                                                         c, cand, hf_dir, build_step.dir(),
-                                                         progress);
-                                                   },
-                                                   res, log));
+    // A candidate that cannot be built or validated fails the gate with its error; the others
+    // still run (its step keeps no done-marker, so a rerun tries it again).
+    Result<CandidateResult> built = cached_step<CandidateResult>(
+        build_step, 3, "build " + cand.name,
+        [&] { return pipeline_internal::run_build(c, cand, hf_dir, build_step.dir(), progress); },
+        res, log);
     const Step validate_step(steps, "validate-" + cand.name,
                              {"validate v1", build_step.key(), baseline_step.key()});
-    QF_ASSIGN_OR_RETURN(CandidateResult validated,
-                        cached_step<CandidateResult>(
-                            validate_step, 4, "validate " + cand.name,
-                            [&]() -> Result<CandidateResult> {
-                              CandidateResult v = built;
-                              QF_TRY(pipeline_internal::run_validate(c, res.baseline, v, progress));
-                              return v;
-                            },
-                            res, log));
-    validated.candidate = cand;  // the gate settings of this run
+    Result<CandidateResult> validated =
+        !built.ok() ? Result<CandidateResult>(built.error())
+                    : cached_step<CandidateResult>(
+                          validate_step, 4, "validate " + cand.name,
+                          [&]() -> Result<CandidateResult> {
+                            CandidateResult v = built.value();
+                            QF_TRY(pipeline_internal::run_validate(c, res.baseline, v, progress));
+                            return v;
+                          },
+                          res, log);
+    if (!validated.ok()) {
+      CandidateResult failed;
+      failed.candidate = cand;
+      failed.error = validated.error().to_string();
+      log_error("candidate '{}' failed: {}", cand.name, failed.error);
+      res.candidates.push_back(std::move(failed));
+      continue;
+    }
+    validated->candidate = cand;  // the gate settings of this run
     log("      {}: ΔPPL {:+.4f}%, mean KLD {:.6f}, top-1 {:.2f}%, {:.2f} MiB", cand.name,
-        validated.delta_ppl_percent, validated.kld.mean_kld, 100 * validated.kld.top1_agreement,
-        validated.size.bytes / 1048576.0);
-    res.candidates.push_back(std::move(validated));
+        validated->delta_ppl_percent, validated->kld.mean_kld, 100 * validated->kld.top1_agreement,
+        validated->size.bytes / 1048576.0);
+    res.candidates.push_back(std::move(validated).value());
   }
 
   apply_pipeline_gate(res);

@@ -39,7 +39,8 @@ void to_json(nlohmann::json& j, const CandidateResult& c) {
        {"tokens_per_second", c.tokens_per_second},
        {"ppl_threshold", c.ppl_threshold},
        {"passed", c.passed},
-       {"failures", c.failures}};
+       {"failures", c.failures},
+       {"error", c.error}};
 }
 
 void from_json(const nlohmann::json& j, CandidateResult& c) {
@@ -57,6 +58,7 @@ void from_json(const nlohmann::json& j, CandidateResult& c) {
   c.kld_histogram = j.value("kld_histogram", KldHistogram{});
   c.tasks = j.value("tasks", std::vector<TaskScore>{});
   c.tokens_per_second = j.value("tokens_per_second", 0.0);
+  c.error = j.value("error", std::string());
 }
 
 nlohmann::json pipeline_report_json(const PipelineResult& r) {

@@ -366,9 +366,21 @@ Result<CandidateResult> run_build(const PipelineConfig& c, const PipelineCandida
   QF_ASSIGN_OR_RETURN(bc.precision, parse_dtype(c.precision));
   bc.kernel_selection = c.kernel_selection;
   r.engine = (dir / "model.engine").string();
+  std::unique_ptr<ProgressBar> bar;
+  BuildProgress bp;
+  bp.on_step = [&](int64_t done, int64_t total, const std::string&) {
+    if (!bar) {
+      ProgressOptions po;
+      po.enabled = progress;
+      po.unit = "layer";
+      bar = std::make_unique<ProgressBar>("engine " + cand.name, total, po);
+    }
+    bar->set(done);
+  };
   QF_ASSIGN_OR_RETURN(
       EngineBuildReport br,
-      build_engine(r.checkpoint, bc, r.engine).context("candidate '" + cand.name + "'"));
+      build_engine(r.checkpoint, bc, r.engine, bp).context("candidate '" + cand.name + "'"));
+  if (bar) bar->finish();
   r.build_seconds = br.seconds;
   QF_ASSIGN_OR_RETURN(r.size, layer_size(r.checkpoint, mc));
   r.size.bytes = br.file_bytes;

@@ -386,5 +386,36 @@ TEST_F(PipelineRun, BuiltInDefaultsRunWithoutAConfig) {
   EXPECT_TRUE(fs::exists(out / "report.html"));
 }
 
+TEST_F(PipelineRun, ACandidateThatCannotBeBuiltFailsTheGateAndTheOthersStillRun) {
+  const Fixture& f = fixture();
+  const fs::path p = f.dir / "strict.toml";
+  std::ofstream(p) << f.toml(0.5, 50.0)
+                   << "[[candidate]]\nname = \"int4_strict\"\nqformat = \"int4_wo\"\n"
+                      "group_size = 32\nexclude_incompatible = false\n";
+  auto c = load_pipeline_config(p);
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  PipelineRunOptions o;
+  o.show_progress = false;
+  o.log = [](std::string_view) {};
+  auto r = run_pipeline(c.value(), o);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  ASSERT_EQ(r->candidates.size(), 4u);
+  const CandidateResult& bad = r->candidates[3];
+  EXPECT_FALSE(bad.passed);
+  EXPECT_NE(bad.error.find("does not divide its 172 input features"), std::string::npos)
+      << bad.error;
+  EXPECT_EQ(r->exit_code, 0);  // w8a16 still passes
+  EXPECT_EQ(r->candidates[r->chosen].candidate.name, "w8a16");
+  const std::string md = read_all(r->report_md);
+  EXPECT_NE(md.find("FAIL: error:"), std::string::npos);
+  // The failed build left no done-marker: it is tried again, the other steps are reused.
+  auto again = run_pipeline(c.value(), o);
+  ASSERT_TRUE(again.ok());
+  int ran = 0;
+  for (const StepRecord& st : again->steps) ran += !st.reused;
+  EXPECT_EQ(ran, 0);  // the failed step is not recorded as run (it failed again)
+  EXPECT_FALSE(again->candidates[3].error.empty());
+}
+
 }  // namespace
 }  // namespace qforge

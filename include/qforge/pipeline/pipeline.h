@@ -100,6 +100,7 @@ struct CandidateResult {
   double ppl_threshold = 0;
   bool passed = false;
   std::vector<std::string> failures;  // why it failed (empty when it passed)
+  std::string error;  // the build or validation error (the candidate then fails the gate)
 };
 
 struct StepRecord {
