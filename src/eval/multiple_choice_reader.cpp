@@ -104,12 +104,14 @@ Result<McExample> parse_hellaswag_example(const json& j, const std::string& wher
   } else {
     QF_ASSIGN_OR_RETURN(ctx, string_field(j, "ctx", where));
   }
-  std::string activity;
+  // lm-eval always writes "<activity_label>: "; a file without the field gets the bare context.
+  std::string query = ctx;
   if (field(j, "activity_label") != nullptr) {
-    QF_ASSIGN_OR_RETURN(activity, string_field(j, "activity_label", where));
+    QF_ASSIGN_OR_RETURN(std::string activity, string_field(j, "activity_label", where));
+    query = activity + ": " + ctx;
   }
   McExample ex;
-  ex.context = hellaswag_preprocess(activity.empty() ? ctx : activity + ": " + ctx);
+  ex.context = hellaswag_preprocess(query);
   QF_ASSIGN_OR_RETURN(std::vector<std::string> endings, choices_field(j, "endings", where));
   for (const std::string& e : endings) ex.choices.push_back(hellaswag_preprocess(e));
   QF_ASSIGN_OR_RETURN(ex.label, label_field(j, where, static_cast<int64_t>(ex.choices.size())));

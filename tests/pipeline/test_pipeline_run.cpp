@@ -417,5 +417,27 @@ TEST_F(PipelineRun, ACandidateThatCannotBeBuiltFailsTheGateAndTheOthersStillRun)
   EXPECT_FALSE(again->candidates[3].error.empty());
 }
 
+TEST_F(PipelineRun, ChangingTheEvalSliceRerunsEvaluationButReusesTheBuilds) {
+  const Fixture& f = fixture();
+  std::string text = f.toml(0.5, 50.0);
+  text.replace(text.find("max_chunks = 6"), 14, "max_chunks = 5");
+  const fs::path p = f.dir / "five_chunks.toml";
+  std::ofstream(p) << text;
+  auto c = load_pipeline_config(p);
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  PipelineRunOptions o;
+  o.show_progress = false;
+  o.log = [](std::string_view) {};
+  auto r = run_pipeline(c.value(), o);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  for (const StepRecord& st : r->steps) {
+    const bool eval_step = st.name == "baseline" || st.name.starts_with("validate ");
+    EXPECT_EQ(st.reused, !eval_step) << st.name;
+  }
+  EXPECT_EQ(r->baseline.ppl.chunks, 5);
+  EXPECT_EQ(r->baseline.ppl.scored_tokens, 5 * 127);
+  EXPECT_EQ(r->candidates[0].kld.tokens, 5 * 127);
+}
+
 }  // namespace
 }  // namespace qforge
