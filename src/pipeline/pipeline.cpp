@@ -49,7 +49,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 // Runs `fn` unless `step` is done, in which case its stored result is read back.
 template <typename T, typename Fn>
 Result<T> cached_step(const Step& step, int index, const std::string& label, Fn&& fn,
-                      PipelineResult& res, const Logger& log) {
+                      PipelineResult& res, const Logger& log, bool keep_partial = false) {
   if (step.done()) {
     auto j = step.result();
     if (j.ok()) {
@@ -65,7 +65,7 @@ Result<T> cached_step(const Step& step, int index, const std::string& label, Fn&
   }
   log("[{}/{}] {}: running in {}", index, kSteps, label, step.dir().string());
   const auto t0 = std::chrono::steady_clock::now();
-  QF_TRY(step.begin());
+  QF_TRY(step.begin(keep_partial));
   Result<T> value = fn();
   if (!value.ok()) return std::move(value).error().add_context(label);
   nlohmann::json j = value.value();
@@ -254,7 +254,7 @@ Result<PipelineResult> run_pipeline(const PipelineConfig& config,
     Result<CandidateResult> built = cached_step<CandidateResult>(
         build_step, 3, "build " + cand.name,
         [&] { return pipeline_internal::run_build(c, cand, hf_dir, build_step.dir(), progress); },
-        res, log);
+        res, log, /*keep_partial=*/true);
     const Step validate_step(steps, "validate-" + cand.name,
                              {"validate v1", build_step.key(), baseline_step.key()});
     Result<CandidateResult> validated =

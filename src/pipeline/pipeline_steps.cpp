@@ -333,6 +333,10 @@ Result<CandidateResult> run_build(const PipelineConfig& c, const PipelineCandida
   o.output_dir = (dir / "checkpoint").string();
   o.calib = pipeline_calib_config(c);
   o.show_progress = progress;
+  // An interrupted build of this step (same key: same model, data and settings) continues from
+  // quantize's last finished block; a finished checkpoint whose engine build was cut is redone.
+  o.resume = true;
+  o.overwrite = true;
   QuantConfig& q = o.quant_config;
   QF_ASSIGN_OR_RETURN(q.quant_algo, parse_qformat(cand.qformat));
   QF_ASSIGN_OR_RETURN(q.kv_cache_quant_algo, parse_kv(cand.kv_cache));
@@ -366,6 +370,8 @@ Result<CandidateResult> run_build(const PipelineConfig& c, const PipelineCandida
   QF_ASSIGN_OR_RETURN(bc.precision, parse_dtype(c.precision));
   bc.kernel_selection = c.kernel_selection;
   r.engine = (dir / "model.engine").string();
+  std::error_code ec;
+  fs::remove(r.engine, ec);
   std::unique_ptr<ProgressBar> bar;
   BuildProgress bp;
   bp.on_step = [&](int64_t done, int64_t total, const std::string&) {

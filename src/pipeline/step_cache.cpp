@@ -78,9 +78,9 @@ Result<nlohmann::json> Step::result() const {
   return j;
 }
 
-Status Step::begin() const {
+Status Step::begin(bool keep_partial) const {
   std::error_code ec;
-  fs::remove_all(dir_, ec);
+  if (!keep_partial) fs::remove_all(dir_, ec);
   if (ec) {
     return make_error(ErrorCode::kIo, "cannot clear '{}': {}", dir_.string(), ec.message());
   }

@@ -32,8 +32,9 @@ class Step {
   // True when done.json exists and names this key; then result() reads result.json.
   bool done() const;
   Result<nlohmann::json> result() const;
-  // Removes any leftover of an interrupted run and creates the empty directory.
-  Status begin() const;
+  // Removes any leftover of an interrupted run and creates the empty directory; with
+  // `keep_partial` the leftover stays (a step that resumes its own partial work: quantize).
+  Status begin(bool keep_partial = false) const;
   // Writes result.json, then done.json (both atomically).
   Status finish(const nlohmann::json& result) const;
 
