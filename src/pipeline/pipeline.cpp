@@ -1,8 +1,14 @@
 // pipeline.h: the step order, their cache keys, the gate, deployment and the report files.
 #include "qforge/pipeline/pipeline.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <map>
 
@@ -129,11 +135,48 @@ Status check_paths(const PipelineConfig& c, const fs::path& out, const fs::path&
   for (const std::string& p : c.tasks) inputs.emplace_back(p);
   QF_TRY(check_output_path(out, inputs, OutputKind::kDirectory, "pipeline: output.dir"));
   QF_TRY(check_output_path(engine, inputs, OutputKind::kFile, "pipeline: output.engine"));
+  std::error_code ec;
+  if (engine.parent_path() != out && !fs::is_directory(engine.parent_path(), ec)) {
+    return make_error(ErrorCode::kNotFound,
+                      "pipeline: output.engine '{}': its directory does not exist (create it "
+                      "first, or leave output.engine unset for <output.dir>/model.engine)",
+                      engine.string());
+  }
   for (const char* name : {"report.md", "report.html", "report.json"}) {
     QF_TRY(check_replaceable(out / name, OutputKind::kFile, "pipeline: the report"));
   }
   return ok_status();
 }
+
+// One run per output directory at a time: two would rebuild the same step directories under
+// each other. The lock (flock on <dir>/.lock) goes away with the process, even on a crash.
+class DirLock {
+ public:
+  static Result<DirLock> acquire(const fs::path& dir) {
+    const fs::path p = dir / ".lock";
+    const int fd = ::open(p.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) {
+      return make_error(ErrorCode::kIo, "cannot open '{}': {}", p.string(), std::strerror(errno));
+    }
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      return make_error(ErrorCode::kInvalidArgument,
+                        "another qforge pipeline is running in '{}' (it holds {}); wait for it or "
+                        "use another --output-dir",
+                        dir.string(), p.string());
+    }
+    return DirLock(fd);
+  }
+  DirLock(DirLock&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  DirLock& operator=(DirLock&&) = delete;
+  ~DirLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+ private:
+  explicit DirLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
 
 }  // namespace
 
@@ -203,6 +246,7 @@ Result<PipelineResult> run_pipeline(const PipelineConfig& config,
   if (ec) {
     return make_error(ErrorCode::kIo, "cannot create '{}': {}", steps.string(), ec.message());
   }
+  QF_ASSIGN_OR_RETURN(DirLock lock, DirLock::acquire(out));
   log("qforge pipeline: model {}, {} candidates, output {}", c.model, c.candidates.size(),
       out.string());
 

@@ -3,7 +3,9 @@
 // functions and `qforge eval ppl` give when run separately, a rerun reuses every step with
 // identical numbers, the gate's exit code flips when the threshold is tightened, and unsafe
 // outputs or bad configs are refused.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -365,6 +367,23 @@ TEST_F(PipelineRun, RefusesUnsafeOutputsAndBadConfigs) {
   const auto dup = test::run_cli("pipeline --config " + test::quote(bad));
   EXPECT_EQ(dup.exit_code, 1);
   EXPECT_NE(dup.out.find("TOML syntax error"), std::string::npos) << dup.out;
+  // A deploy path in a missing directory is refused before any work.
+  auto c = load_pipeline_config(f.dir / "pipeline.toml");
+  ASSERT_TRUE(c.ok());
+  PipelineConfig missing = c.value();
+  missing.engine = (f.dir / "no_such_dir" / "m.engine").string();
+  auto r = run_pipeline(missing);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().to_string().find("its directory does not exist"), std::string::npos)
+      << r.error().to_string();
+  // Two runs in one output directory at a time are refused (the second names the lock).
+  const int fd = ::open((f.out / ".lock").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  const auto locked = test::run_cli("pipeline -q --config " + test::quote(f.dir / "pipeline.toml"));
+  ::close(fd);
+  EXPECT_EQ(locked.exit_code, 1) << locked.out;
+  EXPECT_NE(locked.out.find("another qforge pipeline is running"), std::string::npos) << locked.out;
 }
 
 TEST_F(PipelineRun, BuiltInDefaultsRunWithoutAConfig) {
