@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -249,6 +251,47 @@ TEST(MultipleChoiceFormat, HostileTaskFilesGiveClearErrors) {
   EXPECT_FALSE(load_mc_task("/nonexistent/task.jsonl", McFormat::kJsonl).ok());
   const auto cli = test::run_cli("eval mc --model /nonexistent --tasks /nonexistent.jsonl");
   EXPECT_NE(cli.exit_code, 0);
+}
+
+}  // namespace
+}  // namespace qforge
+
+namespace qforge {
+namespace {
+
+// Mutated copies of the shipped task file: each parses or fails with a message naming a line.
+TEST(MultipleChoiceFormat, MutatedTaskFilesNeverCrash) {
+  std::ifstream in(task_file(), std::ios::binary);
+  const std::string base((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(base.empty());
+  uint64_t state = 0x2545F4914F6CDD1Dull;
+  const auto next = [&] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  const char kBytes[] = "[]{}:\",\\n0123456789-. \x80";
+  int failed = 0;
+  for (int i = 0; i < 1500; ++i) {
+    std::string s = base;
+    for (int e = 0; e < 3; ++e) {
+      const size_t pos = next() % s.size();
+      if (next() % 2) {
+        s[pos] = kBytes[next() % (sizeof(kBytes) - 1)];
+      } else {
+        s.insert(pos, 1, kBytes[next() % (sizeof(kBytes) - 1)]);
+      }
+    }
+    for (McFormat f : {McFormat::kJsonl, McFormat::kHellaSwag}) {
+      auto r = parse_mc_task(s, f, "m.jsonl");
+      if (!r.ok()) {
+        ++failed;
+        EXPECT_NE(r.error().to_string().find("m.jsonl"), std::string::npos);
+      }
+    }
+  }
+  EXPECT_GT(failed, 1500);  // every HellaSwag parse fails (no "endings"), most JSONL ones too
 }
 
 }  // namespace
