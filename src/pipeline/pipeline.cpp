@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -225,7 +226,12 @@ void apply_pipeline_gate(PipelineResult& res) {
       res.chosen = static_cast<int>(i);
     }
   }
-  res.exit_code = res.chosen >= 0 ? 0 : kPipelineGateFailed;
+  // Every candidate erroring (an already-quantized model, a format the model cannot take) is a
+  // broken setup, not a quality verdict: exit 1 like other errors.
+  const bool all_errors = !res.candidates.empty() &&
+                          std::all_of(res.candidates.begin(), res.candidates.end(),
+                                      [](const CandidateResult& c) { return !c.error.empty(); });
+  res.exit_code = res.chosen >= 0 ? 0 : all_errors ? 1 : kPipelineGateFailed;
 }
 
 Result<PipelineResult> run_pipeline(const PipelineConfig& config,

@@ -434,6 +434,12 @@ TEST_F(PipelineRun, ACandidateThatCannotBeBuiltFailsTheGateAndTheOthersStillRun)
   for (const StepRecord& st : again->steps) ran += !st.reused;
   EXPECT_EQ(ran, 0);  // the failed step is not recorded as run (it failed again)
   EXPECT_FALSE(again->candidates[3].error.empty());
+  // Only broken candidates: an error (exit 1), not a quality verdict.
+  PipelineConfig only = c.value();
+  only.candidates = {only.candidates[3]};
+  auto broken = run_pipeline(only, o);
+  ASSERT_TRUE(broken.ok());
+  EXPECT_EQ(broken->exit_code, 1);
 }
 
 TEST_F(PipelineRun, ChangingTheEvalSliceRerunsEvaluationButReusesTheBuilds) {

@@ -91,7 +91,7 @@ void run_pipeline_cmd(const PipelineArgs& a) {
                 r.candidates[static_cast<size_t>(r.chosen)].candidate.name.c_str(),
                 r.deployed_engine.c_str());
   } else {
-    std::printf("no candidate passed the gate (exit code %d)\n", kPipelineGateFailed);
+    std::printf("no candidate passed the gate (exit code %d)\n", r.exit_code);
   }
   std::printf("report: %s\n", r.report_html.c_str());
   std::fflush(stdout);

@@ -28,8 +28,9 @@
 
 namespace qforge {
 
-// Exit codes of `qforge pipeline`: 0 a candidate passed (and was deployed), 1 an error,
-// kPipelineGateFailed when every candidate failed the gate.
+// Exit codes of `qforge pipeline`: 0 a candidate passed (and was deployed), 1 an error (also
+// when every candidate failed to build or validate), kPipelineGateFailed when candidates were
+// measured and none passed the gate.
 inline constexpr int kPipelineGateFailed = 2;
 
 struct PplSummary {
