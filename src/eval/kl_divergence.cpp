@@ -257,7 +257,18 @@ Status KlDivergenceScorer::score(const float* logits, int64_t vocab, int32_t tar
       kld += std::exp(base_lp) * (base_lp - lq);
     }
     if (std::isfinite(base_tail)) {
-      const double q_tail = static_cast<float>(tail_logprob(q_mass));
+      double q_tail = static_cast<float>(tail_logprob(q_mass));
+      if (!std::isfinite(q_tail)) {
+        // 1 - q_mass cancelled to <= 0 (a peaked row of a small vocabulary) while the base
+        // keeps some tail mass: sum the tail itself, else one token would make the mean KLD inf.
+        std::vector<char> in_top(static_cast<size_t>(vocab), 0);
+        for (int64_t i = 0; i < top_k_; ++i) in_top[read_at<int32_t>(entries + 8 * i)] = 1;
+        double tail = 0;
+        for (int64_t i = 0; i < vocab; ++i) {
+          if (!in_top[static_cast<size_t>(i)]) tail += std::exp(logprob(i));
+        }
+        q_tail = std::log(std::max(tail, 1e-300));
+      }
       kld += std::exp(base_tail) * (base_tail - q_tail);
     }
   }

@@ -125,7 +125,8 @@ void run_eval_ppl(EvalPplArgs& a) {
 }  // namespace
 
 static void register_eval(CLI::App& app) {
-  auto* eval = app.add_subcommand("eval", "Evaluate model quality (perplexity, KL divergence)");
+  auto* eval = app.add_subcommand(
+      "eval", "Evaluate model quality (perplexity, KL divergence, multiple-choice tasks)");
   eval->require_subcommand(1);
   auto* cmd =
       eval->add_subcommand("ppl",

@@ -84,6 +84,8 @@ class KlDivergenceScorer final : public TokenScorer {
                                                           const std::string& protocol);
   Status score(const float* logits, int64_t vocab, int32_t target) override;
   Result<KlDivergenceResult> finish() const;
+  // KL(P_base || Q) of every token scored so far, in dataset order (for distributions).
+  const std::vector<float>& token_klds() const { return kld_; }
 
  private:
   KlDivergenceScorer() = default;
