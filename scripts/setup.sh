@@ -31,9 +31,17 @@ else
   echo "setup: all ${#PACKAGES[@]} Debian packages present"
 fi
 
+cd "$(dirname "$0")/.."
+# The official `openai` Node client for the server test (tests/serve/test_openai_node_client.cpp),
+# into the git-ignored build/node; never at test time. Without node/npm that test is skipped.
+if command -v npm >/dev/null && [[ ! -f build/node/node_modules/openai/package.json ]]; then
+  echo "setup: npm install --prefix build/node openai@4"
+  npm install --prefix build/node --no-audit --no-fund openai@4 >/dev/null ||
+    echo "setup: npm install of openai failed (the Node client test will be skipped)" >&2
+fi
+
 [[ "${1:-}" == "--install-only" ]] && exit 0
 
-cd "$(dirname "$0")/.."
 preset="${QFORGE_PRESET:-release}"
 cmake --preset "$preset"
 cmake --build --preset "$preset" -j "$(nproc)"
