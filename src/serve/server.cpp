@@ -113,10 +113,11 @@ class ServerImpl {
         fmt::format("{}-{:x}{:08x}", chat ? "chatcmpl" : "cmpl",
                     static_cast<uint64_t>(std::time(nullptr)), request_counter.load());
     const int64_t created = std::time(nullptr);
+    const std::string prompt_param = chat ? "messages" : "prompt";  // what an engine 400 is about
     if (!ar.stream) {
       const Channel::Event ev = ch->wait_done();
       if (ev.kind == Channel::Event::Kind::kError) {
-        send_error(res, ApiError{ev.status, ev.text, ev.status == 400 ? "prompt" : "", ""});
+        send_error(res, ApiError{ev.status, ev.text, ev.status == 400 ? prompt_param : "", ""});
         metrics.count_request(endpoint, ev.status, w->variant());
         return;
       }
@@ -133,7 +134,8 @@ class ServerImpl {
       first = ch->next(1000);
     } while (first.kind == Channel::Event::Kind::kTimeout);
     if (first.kind == Channel::Event::Kind::kError) {
-      send_error(res, ApiError{first.status, first.text, first.status == 400 ? "prompt" : "", ""});
+      send_error(res,
+                 ApiError{first.status, first.text, first.status == 400 ? prompt_param : "", ""});
       metrics.count_request(endpoint, first.status, w->variant());
       return;
     }
@@ -202,10 +204,13 @@ class ServerImpl {
 
   void install_routes() {
     http.set_payload_max_length(cfg.max_body_bytes);
+    // Each waiting or running request holds a handler thread; beyond 128, connections wait in
+    // the pool's queue instead of getting a thread (and a malloc arena) each.
     const int threads =
         cfg.http_threads > 0
             ? cfg.http_threads
-            : static_cast<int>(cfg.max_queue + candidate->llm().build_config().max_batch_size + 4);
+            : static_cast<int>(std::min<int64_t>(
+                  128, cfg.max_queue + candidate->llm().build_config().max_batch_size + 4));
     http.new_task_queue = [threads] {
       return new httplib::ThreadPool(static_cast<size_t>(std::max(threads, 2)));
     };

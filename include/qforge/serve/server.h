@@ -33,8 +33,8 @@ struct ServerConfig {
   int64_t default_max_tokens = 16;  // completions without max_tokens (OpenAI's default)
   int64_t default_chat_max_tokens = 256;  // chat completions without max_tokens
   size_t max_body_bytes = 1 << 20;        // larger request bodies get 413
-  int http_threads = 0;                   // 0: max_queue + max_batch_size + 4 (streams hold one)
-  double shutdown_grace_seconds = 30;     // in-flight requests finish within this, else cancel
+  int http_threads = 0;  // 0: min(128, max_queue + max_batch_size + 4); a request holds one
+  double shutdown_grace_seconds = 30;  // in-flight requests finish within this, else cancel
   // Chat template source text; empty: the model's tokenizer_config.json / chat_template.jinja
   // (model_path), else default_chat_template().
   std::string chat_template;
