@@ -1,7 +1,9 @@
 // The chat-template interpreter: templates written here in the styles of the Llama-3, Qwen2
 // (ChatML) and Mistral ([INST]) tokenizer_config.json templates (the same constructs) render the
 // exact strings those formats define; Jinja semantics (whitespace control, scoping, filters,
-// tests); tokenizer_config.json forms; and the sandbox limits and error messages.
+// tests); tokenizer_config.json forms; and the sandbox limits and error messages. The expected
+// strings of the three format tests are what jinja2 3.1.6 (ImmutableSandboxedEnvironment,
+// trim_blocks, lstrip_blocks: transformers' settings) renders for the same templates and inputs.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -311,6 +313,16 @@ TEST(ChatTemplate, TokenizerConfigForms) {
   EXPECT_EQ(loaded->chat_template, "B");
   EXPECT_EQ(loaded->eos_token, "</s>");
   std::filesystem::remove_all(dir);
+  // The shared llama-mix-16m: AddedToken-free bos/eos strings and no template (ChatML then).
+  const auto mix =
+      std::filesystem::path(QFORGE_SOURCE_DIR) / ".." / "shared" / "models" / "llama-mix-16m";
+  if (std::filesystem::exists(mix / "tokenizer_config.json")) {
+    auto real = load_tokenizer_chat_config(mix.string());
+    ASSERT_TRUE(real.ok()) << real.error().to_string();
+    EXPECT_EQ(real->bos_token, "<s>");
+    EXPECT_EQ(real->eos_token, "</s>");
+    EXPECT_TRUE(real->chat_template.empty());
+  }
   auto none = load_tokenizer_chat_config("/nonexistent/dir/model.bin");
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->chat_template.empty());

@@ -10,6 +10,8 @@
 
 #include <barrier>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "qforge/serve/chat_template.h"
@@ -125,6 +127,33 @@ TEST_F(ServeTest, ChatAppliesTheTemplateThenGenerates) {
     EXPECT_EQ(bad.status, 400);
     EXPECT_EQ(bad.body["error"]["param"], "messages[0].content") << bad.raw;
   }
+}
+
+// The model directory's tokenizer_config.json supplies the template and the special tokens.
+TEST_F(ServeTest, ChatTemplateComesFromTokenizerConfig) {
+  const auto dir = std::filesystem::temp_directory_path() / "qforge_serve_tokcfg_test";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "tokenizer_config.json")
+      << R"({"bos_token": "<s>", "eos_token": "</s>", "chat_template": )"
+      << Json("{{ bos_token }}{% for m in messages %}[{{ m.role }}] {{ m.content }} {% endfor %}")
+             .dump()
+      << "}";
+  auto config = test::test_config();
+  config.model_path = (dir / "model.bin").string();
+  auto server = test::start_server(config);
+  std::filesystem::remove_all(dir);
+  ASSERT_NE(server, nullptr);
+  auto c = test::client(server->port());
+  const auto ref = reference({"[user] Hi "}, 12, false, true);
+  const auto r = test::post(*c, "/v1/chat/completions",
+                            Json{{"messages", Json::array({{{"role", "user"}, {"content", "Hi"}}})},
+                                 {"max_tokens", 12},
+                                 {"temperature", 0}}
+                                .dump());
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["choices"][0]["message"]["content"].get<std::string>(), ref[0].text);
+  EXPECT_EQ(r.body["usage"]["prompt_tokens"].get<int64_t>(),
+            static_cast<int64_t>(ref[0].prompt_ids.size()));
 }
 
 TEST_F(ServeTest, StreamingDeltasAddUpToTheText) {
