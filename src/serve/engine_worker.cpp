@@ -205,6 +205,16 @@ void EngineWorker::loop() {
       publish_gauges();
       break;
     }
+    // Clients that went away free their batch slot and KV pages now, not at max_tokens.
+    for (auto it = live_.begin(); it != live_.end();) {
+      if (!it->second.channel->abandoned.load()) {
+        ++it;
+        continue;
+      }
+      s.abort_request(it->first);
+      it->second.channel->fail(499, "the client disconnected");
+      it = live_.erase(it);
+    }
     if (s.has_unfinished()) {
       Status st = s.step();
       if (!st.ok()) {

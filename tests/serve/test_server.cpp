@@ -211,6 +211,43 @@ TEST_F(ServeTest, StreamingDeltasAddUpToTheText) {
             chat_plain.body["usage"]["completion_tokens"]);
 }
 
+// A streaming client that disconnects frees its batch slot: the sequence is aborted, not run to
+// max_tokens.
+TEST_F(ServeTest, DisconnectedStreamIsAborted) {
+  auto server = test::start_server(test::test_config());
+  ASSERT_NE(server, nullptr);
+  {
+    auto c = test::client(server->port());
+    int chunks = 0;
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/v1/completions";
+    req.body =
+        Json{{"prompt", kPrompt}, {"max_tokens", 400}, {"ignore_eos", true}, {"stream", true}}
+            .dump();
+    req.set_header("Content-Type", "application/json");
+    req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++chunks < 3; };
+    auto res = c->send(req);
+    EXPECT_GE(chunks, 3);
+  }  // the connection closes here
+  auto c = test::client(server->port());
+  std::map<std::string, double> m;
+  for (int i = 0; i < 500; ++i) {
+    m = test::scrape(*c);
+    if (m[R"(qforge_requests_total{endpoint="completions",status="499",variant="candidate"})"] >=
+            1 &&
+        m[R"(qforge_running_batch_size{variant="candidate"})"] == 0) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(m[R"(qforge_requests_total{endpoint="completions",status="499",variant="candidate"})"],
+            1);
+  EXPECT_EQ(m[R"(qforge_running_batch_size{variant="candidate"})"], 0);
+  EXPECT_EQ(m[R"(qforge_kv_cache_blocks_used{variant="candidate"})"], 0);
+  EXPECT_LT(m[R"(qforge_generation_tokens_total{variant="candidate"})"], 400);
+}
+
 TEST_F(ServeTest, MetricsCountWhatWasServed) {
   auto server = test::start_server(test::test_config());
   ASSERT_NE(server, nullptr);
