@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "core/json_depth.h"
 #include "qforge/core/text_file.h"
 #include "serve/chat_template_ast.h"
 
@@ -61,6 +62,7 @@ const std::string& ChatTemplate::source() const {
 Result<TokenizerChatConfig> parse_tokenizer_chat_config(std::string_view json_text,
                                                         const std::string& source_name,
                                                         const std::string& template_name) {
+  QF_TRY(check_json_depth(json_text, source_name));
   nlohmann::ordered_json j = nlohmann::ordered_json::parse(json_text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
     return make_error(ErrorCode::kFormat, "{}: not a JSON object", source_name);

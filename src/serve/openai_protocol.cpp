@@ -7,6 +7,8 @@
 
 #include <cmath>
 
+#include "core/json_depth.h"
+
 namespace qforge::serve_internal {
 namespace {
 
@@ -175,6 +177,10 @@ Json error_body(const ApiError& e) {
 
 std::optional<ApiError> parse_api_request(const std::string& body, bool chat, const ApiContext& ctx,
                                           ApiRequest& out) {
+  // Hostile nesting is refused before the parser (and the destructor) recurse into it.
+  if (Status st = check_json_depth(body, "request body"); !st.ok()) {
+    return bad("", st.error().to_string());
+  }
   Json j;
   try {
     j = Json::parse(body);

@@ -298,6 +298,8 @@ TEST_F(ServeTest, BadRequestsGet4xxNamingTheField) {
   const std::vector<Case> cases = {
       {"/v1/completions", "{not json", 400, "", "not valid JSON"},
       {"/v1/completions", "[1, 2]", 400, "", "must be a JSON object"},
+      {"/v1/completions", std::string(5000, '[') + std::string(5000, ']'), 400, "",
+       "JSON nests deeper than 64 levels"},
       {"/v1/completions", R"({"max_tokens": 4})", 400, "prompt", "'prompt' is required"},
       {"/v1/completions", R"({"prompt": 7})", 400, "prompt", "'prompt' must be a string"},
       {"/v1/completions", R"({"prompt": "a", "temperature": "hot"})", 400, "temperature",
