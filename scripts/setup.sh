@@ -35,6 +35,13 @@ fi
 cd "$(dirname "$0")/.."
 # The built-in default model's held-out and calibration text, cut from ../shared (not committed).
 [[ -d ../shared/data ]] && scripts/default_model_data.sh
+# The official `openai` Node client for the server test (tests/serve/test_openai_node_client.cpp),
+# into the git-ignored build/node; never at test time. Without node/npm that test is skipped.
+if command -v npm >/dev/null && [[ ! -f build/node/node_modules/openai/package.json ]]; then
+  echo "setup: npm install --prefix build/node openai@4"
+  npm install --prefix build/node --no-audit --no-fund openai@4 >/dev/null ||
+    echo "setup: npm install of openai failed (the Node client test will be skipped)" >&2
+fi
 
 [[ "${1:-}" == "--install-only" ]] && exit 0
 

@@ -272,6 +272,22 @@ std::vector<RequestOutput> Scheduler::take_finished() {
   return std::exchange(finished_, {});
 }
 
+bool Scheduler::abort_request(int64_t request_id) {
+  for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+    if ((*it)->out.request_id != request_id) continue;
+    if ((*it)->seq >= 0) cache_->release((*it)->seq);
+    waiting_.erase(it);
+    return true;
+  }
+  for (auto it = running_.begin(); it != running_.end(); ++it) {
+    if ((*it)->out.request_id != request_id || (*it)->done) continue;
+    if ((*it)->seq >= 0) cache_->release((*it)->seq);
+    running_.erase(it);
+    return true;
+  }
+  return false;
+}
+
 void Scheduler::abort_all() {
   for (auto& r : running_) cache_->release(r->seq);
   running_.clear();

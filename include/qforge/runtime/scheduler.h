@@ -105,6 +105,9 @@ class Scheduler {
   std::vector<RequestOutput> take_finished();
   // Drops every queued and running request (their pages return to the pool).
   void abort_all();
+  // Drops one queued or running request (its pages return to the pool; it produces no
+  // RequestOutput). False when no such request is unfinished. For clients that went away.
+  bool abort_request(int64_t request_id);
 
   int64_t num_running() const { return static_cast<int64_t>(running_.size()); }
   int64_t num_waiting() const { return static_cast<int64_t>(waiting_.size()); }
