@@ -34,6 +34,23 @@ std::string error_of(const std::string& toml) {
   return r.ok() ? std::string("(parsed)") : r.error().to_string();
 }
 
+// examples/default.toml is what `qforge pipeline` runs with no arguments (the README's first
+// command): the built-in model, its held-out text, four candidates under the 0.5 % gate.
+TEST(PipelineConfig, BuiltInDefaultParsesAndPointsAtTheShippedModel) {
+  const fs::path file = fs::path(QFORGE_SOURCE_DIR) / "examples" / "default.toml";
+  auto c = load_pipeline_config(file);
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_TRUE(fs::exists(fs::path(c->model) / "model.safetensors")) << c->model;
+  EXPECT_TRUE(fs::exists(c->eval_dataset)) << c->eval_dataset << " (scripts/default_model_data.sh)";
+  ASSERT_EQ(c->calib_dataset.size(), 1u);
+  EXPECT_TRUE(fs::exists(c->calib_dataset[0])) << c->calib_dataset[0];
+  EXPECT_EQ(c->ctx, 256);
+  EXPECT_EQ(c->precision, "bf16");
+  ASSERT_EQ(c->candidates.size(), 4u);
+  EXPECT_DOUBLE_EQ(c->gate.max_delta_ppl_percent, 0.5);
+  EXPECT_TRUE(validate_pipeline_config(c.value()).ok());
+}
+
 TEST(PipelineConfig, ExampleFileParsesToItsValues) {
   auto c = load_pipeline_config(example());
   ASSERT_TRUE(c.ok()) << c.error().to_string();

@@ -33,12 +33,15 @@ std::vector<fs::path> default_dataset_candidates() {
 
 PipelineConfig make_config(const PipelineArgs& a) {
   PipelineConfig c;
-  if (!a.config.empty()) {
-    c = value_or_fail(load_pipeline_config(a.config));
+  if (!a.config.empty() || a.model.empty()) {
+    // No --config and no --model: the built-in default model and its own data.
+    const std::string config = !a.config.empty()
+                                   ? a.config
+                                   : (fs::path(QFORGE_SOURCE_DIR) / "examples" / "default.toml")
+                                         .lexically_normal()
+                                         .string();
+    c = value_or_fail(load_pipeline_config(config));
   } else {
-    if (a.model.empty()) {
-      throw CliFailure("pass --config pipeline.toml, or --model PATH for the built-in defaults");
-    }
     std::string dataset = a.dataset;
     if (dataset.empty()) {
       for (const fs::path& p : default_dataset_candidates()) {
@@ -108,7 +111,9 @@ static void register_pipeline(CLI::App& app) {
       "engine, report.md/html/json. Finished steps are reused on a rerun. Exit code: 0 a "
       "candidate passed, 2 none passed, 1 error");
   static PipelineArgs a;
-  cmd->add_option("--config,-c", a.config, "Pipeline TOML file (keys below)");
+  cmd->add_option("--config,-c", a.config,
+                  "Pipeline TOML file (keys below). Without --config and --model: examples/"
+                  "default.toml, the built-in model models/qforge-tiny-shakespeare");
   cmd->add_option("--model,-m", a.model,
                   "Model (overrides [model] path); without --config: run the built-in defaults "
                   "(fp8 + FP8 KV, int4_awq, w8a16) on it");
