@@ -3,9 +3,15 @@
 // functions and `qforge eval ppl` give when run separately, a rerun reuses every step with
 // identical numbers, the gate's exit code flips when the threshold is tightened, and unsafe
 // outputs or bad configs are refused.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -348,6 +354,67 @@ TEST_F(PipelineRun, CliExitCodeFlipsWhenTheGateIsTightened) {
   // And back: the report follows the latest run.
   const auto back = test::run_cli("pipeline -q --config " + test::quote(f.dir / "cli_pass.toml"));
   EXPECT_EQ(back.exit_code, 0) << back.out;
+}
+
+// Step 5 with --serve: the chosen engine answers HTTP on the port it prints, until SIGTERM, and
+// the command then exits 0 (the steps are reused from the runs above).
+TEST_F(PipelineRun, ServeFlagServesTheChosenEngineUntilSigterm) {
+  const Fixture& f = fixture();
+  const fs::path toml = f.write_toml("cli_serve.toml", 0.5, 50.0);
+  int out[2];
+  ASSERT_EQ(::pipe(out), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::dup2(out[1], 1);
+    ::dup2(out[1], 2);
+    ::close(out[0]);
+    ::execl(QFORGE_CLI_PATH, "qforge", "pipeline", "-q", "--config", toml.c_str(), "--serve",
+            "--port", "0", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  std::string text;
+  const auto read_until = [&](const std::string& needle, int seconds) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (text.find(needle) == std::string::npos && std::chrono::steady_clock::now() < end) {
+      pollfd p{out[0], POLLIN, 0};
+      if (::poll(&p, 1, 200) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = ::read(out[0], buf, sizeof(buf));
+      if (n <= 0) break;
+      text.append(buf, static_cast<size_t>(n));
+    }
+    return text.find(needle) != std::string::npos;
+  };
+  const std::string marker = "listening on http://127.0.0.1:";
+  const bool listening = read_until(marker, 300);
+  if (!listening) ::kill(pid, SIGKILL);
+  ASSERT_TRUE(listening) << text;
+  const int port = std::atoi(text.c_str() + text.find(marker) + marker.size());
+  ASSERT_GT(port, 0) << text;
+  // GET /health over a plain socket.
+  const int sock = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string req = "GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  ASSERT_EQ(::write(sock, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+  std::string reply;
+  char buf[1024];
+  for (ssize_t n; (n = ::read(sock, buf, sizeof(buf))) > 0;) reply.append(buf, n);
+  ::close(sock);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200", 0), 0u) << reply;
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  read_until("stopped", 5);
+  ::close(out[0]);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << "\n" << text;
+  EXPECT_NE(text.find("chosen: "), std::string::npos) << text;
+  EXPECT_NE(text.find("qforge serve: stopped"), std::string::npos) << text;
 }
 
 TEST_F(PipelineRun, RefusesUnsafeOutputsAndBadConfigs) {

@@ -2,12 +2,16 @@
 // validation with a gate, deployment of the chosen engine, and report.md / report.html /
 // report.json (src/pipeline). Exit code 0 when a candidate passed, 2 when none did, 1 on errors.
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
 #include "commands.h"
 #include "qforge/core/parallel.h"
+#include "qforge/engine/engine.h"
 #include "qforge/pipeline/pipeline.h"
+#include "qforge/serve/server.h"
+#include "serve_loop.h"
 
 namespace qforge::cli {
 namespace {
@@ -21,6 +25,8 @@ struct PipelineArgs {
   std::string dataset;
   bool quiet = false;
   int threads = 0;
+  bool serve = false;  // step 5: serve the chosen engine afterwards
+  ServerConfig server;
 };
 
 // Text the built-in defaults calibrate and evaluate on: the first that exists.
@@ -98,6 +104,17 @@ void run_pipeline_cmd(const PipelineArgs& a) {
   }
   std::printf("report: %s\n", r.report_html.c_str());
   std::fflush(stdout);
+  if (a.serve && r.chosen >= 0) {
+    ServerConfig server = a.server;
+    if (server.api_key.empty()) {
+      if (const char* env = std::getenv("QFORGE_API_KEY")) server.api_key = env;
+    }
+    server.model_path = c.model;  // its tokenizer_config.json holds the chat template
+    Engine engine = value_or_fail(load_engine(r.deployed_engine));
+    serve_until_signal(server, std::move(engine));
+    return;
+  }
+  if (a.serve) std::printf("not serving: no candidate passed the gate\n");
   if (r.exit_code != 0) throw CLI::RuntimeError(r.exit_code);
 }
 
@@ -121,6 +138,14 @@ static void register_pipeline(CLI::App& app) {
   cmd->add_option("--dataset", a.dataset,
                   "Text for calibration and evaluation (overrides [eval] dataset and "
                   "[calibration] dataset)");
+  cmd->add_flag("--serve", a.serve,
+                "Then serve the chosen engine (OpenAI-compatible, as `qforge serve`) until "
+                "SIGINT/SIGTERM; nothing is served when no candidate passes (exit 2)");
+  cmd->add_option("--host", a.server.host, "--serve: address to bind")->capture_default_str();
+  cmd->add_option("--port", a.server.port, "--serve: port (0: any free port)")
+      ->capture_default_str();
+  cmd->add_option("--api-key", a.server.api_key,
+                  "--serve: require 'Authorization: Bearer KEY' (default: $QFORGE_API_KEY)");
   cmd->add_flag("--quiet,-q", a.quiet, "No progress bars");
   cmd->add_option("--threads,-t", a.threads, "CPU threads (default: all cores)");
   cmd->footer("Pipeline TOML keys (relative paths are relative to the TOML file):\n" +

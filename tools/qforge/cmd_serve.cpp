@@ -1,7 +1,5 @@
 // `qforge serve`: the OpenAI-compatible HTTP server (include/qforge/serve/server.h) on an engine
 // file or checkpoint, until SIGINT/SIGTERM (graceful: stop accepting, finish in-flight, exit 0).
-#include <signal.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -13,6 +11,7 @@
 #include "qforge/engine/engine.h"
 #include "qforge/runtime/generate.h"
 #include "qforge/serve/server.h"
+#include "serve_loop.h"
 
 namespace qforge::cli {
 namespace {
@@ -66,30 +65,10 @@ void run_serve(ServeArgs& a) {
         value_or_fail(read_text_input(a.chat_template_file, "--chat-template", 1 << 20));
   }
   a.server.model_path = a.model;
-  // Block the shutdown signals before any thread starts, so every thread inherits the mask and
-  // only the sigwait below receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
   Engine candidate = open_serving_engine(a.model, a);
   std::optional<Engine> baseline;
   if (!a.baseline.empty()) baseline = open_serving_engine(a.baseline, a);
-  auto server = value_or_fail(Server::create(a.server, std::move(candidate), std::move(baseline)));
-  ok_or_fail(server->start());
-  std::printf("qforge serve: listening on http://%s:%d%s\n", a.server.host.c_str(), server->port(),
-              a.server.api_key.empty() ? "" : " (API key required)");
-  std::fflush(stdout);
-  int sig = 0;
-  sigwait(&signals, &sig);
-  std::printf("qforge serve: %s received, finishing in-flight requests\n",
-              sig == SIGINT ? "SIGINT" : "SIGTERM");
-  std::fflush(stdout);
-  server->shutdown();
-  std::printf("qforge serve: stopped\n");
-  std::fflush(stdout);
+  serve_until_signal(a.server, std::move(candidate), std::move(baseline));
 }
 
 }  // namespace
