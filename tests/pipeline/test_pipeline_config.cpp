@@ -160,9 +160,10 @@ TEST(PipelineConfig, HelpDocumentsEveryKeyAndDefaultsHaveThreeCandidates) {
   for (const PipelineKey& k : pipeline_config_keys()) {
     EXPECT_NE(run.out.find(k.key), std::string::npos) << k.key;
   }
-  const auto bad = test::run_cli("pipeline");
+  // (No arguments run examples/default.toml: BuiltInDefaultParsesAndPointsAtTheShippedModel.)
+  const auto bad = test::run_cli("pipeline --config /nonexistent/pipeline.toml");
   EXPECT_EQ(bad.exit_code, 1);
-  EXPECT_NE(bad.out.find("--config"), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("/nonexistent/pipeline.toml"), std::string::npos) << bad.out;
 }
 
 }  // namespace
