@@ -220,6 +220,33 @@ Result<AtomicFileWriter> AtomicFileWriter::create(const std::filesystem::path& p
   return writer;
 }
 
+namespace {
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+// "<name>.tmp.<pid>.<n>" with a non-empty <name>, as create() names its temp files.
+bool is_temp_name(std::string_view name) {
+  const size_t last = name.rfind('.');
+  if (last == std::string_view::npos || !all_digits(name.substr(last + 1))) return false;
+  const std::string_view head = name.substr(0, last);
+  const size_t pid_dot = head.rfind('.');
+  if (pid_dot == std::string_view::npos || !all_digits(head.substr(pid_dot + 1))) return false;
+  const std::string_view stem = head.substr(0, pid_dot);
+  return stem.size() > 4 && stem.substr(stem.size() - 4) == ".tmp";
+}
+}  // namespace
+
+size_t AtomicFileWriter::remove_stale_temps(const std::filesystem::path& dir) {
+  size_t removed = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(dir, ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file(ec) || !is_temp_name(it->path().filename().string())) continue;
+    if (::unlink(it->path().c_str()) == 0) ++removed;
+  }
+  return removed;
+}
+
 AtomicFileWriter::AtomicFileWriter(AtomicFileWriter&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
       bytes_written_(other.bytes_written_),

@@ -434,6 +434,8 @@ Result<QuantizeReport> run_blocks_and_export(const QuantizeOptions& o, const Mod
   QF_ASSIGN_OR_RETURN(report.output_bytes, exporter.finish(state, kv));
   fs::remove(partial / quant_internal::kHiddenFile, ec);
   fs::remove(partial / quant_internal::kStateFile, ec);
+  // A run killed mid-write (before the one that resumed it) left its temp files here.
+  AtomicFileWriter::remove_stale_temps(partial);
   QF_TRY(quant_internal::publish_directory(partial, out, o.overwrite));
 
   report.layers = state.reports;

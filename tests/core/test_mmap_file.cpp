@@ -208,6 +208,27 @@ TEST_F(MmapFileTest, WritersOfOnePathUseDistinctTempFiles) {
   EXPECT_EQ(dir_entries(), std::vector<std::string>{"same.bin"});
 }
 
+TEST_F(MmapFileTest, StaleTempsOfAKilledWriterAreSweptAndNothingElse) {
+  // What a SIGKILL mid-write leaves: the writer's temp file, named by a pid that is gone.
+  const fs::path temp = [&] {
+    auto w = AtomicFileWriter::create(dir_ / "model.safetensors").value();
+    return w.temp_path();
+  }();
+  const auto killed = temp.parent_path() / "model.safetensors.tmp.999999.3";
+  ASSERT_TRUE(write_file_atomic(dir_ / "model.safetensors", std::string_view("kept")).ok());
+  std::ofstream(killed) << "half";
+  std::ofstream(dir_ / "x.tmp.12.") << "not ours: no sequence";
+  std::ofstream(dir_ / ".tmp.1.2") << "not ours: no name";
+  std::ofstream(dir_ / "notes.tmp.a.2") << "not ours: pid not a number";
+  fs::create_directory(dir_ / "sub.tmp.1.2");  // a directory is never removed
+  EXPECT_FALSE(fs::exists(temp));
+  EXPECT_EQ(AtomicFileWriter::remove_stale_temps(dir_), 1u);
+  EXPECT_EQ(dir_entries(), (std::vector<std::string>{".tmp.1.2", "model.safetensors",
+                                                     "notes.tmp.a.2", "sub.tmp.1.2",
+                                                     "x.tmp.12."}));
+  EXPECT_EQ(AtomicFileWriter::remove_stale_temps(dir_ / "missing"), 0u);
+}
+
 TEST_F(MmapFileTest, CreateInMissingDirectoryNamesIt) {
   const fs::path path = dir_ / "no_such_dir" / "x.bin";
   auto r = AtomicFileWriter::create(path);

@@ -70,6 +70,9 @@ void expect_same_tree(const fs::path& a, const fs::path& b) {
     ASSERT_TRUE(fs::exists(twin)) << twin;
     EXPECT_TRUE(read_all(e.path()) == read_all(twin)) << e.path().filename();
   }
+  for (const auto& e : fs::directory_iterator(b)) {
+    EXPECT_TRUE(fs::exists(a / e.path().filename())) << "extra file " << e.path();
+  }
   EXPECT_EQ(n, static_cast<size_t>(std::distance(fs::directory_iterator(b), {})));
 }
 

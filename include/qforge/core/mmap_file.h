@@ -77,6 +77,10 @@ class AtomicFileWriter {
   Status commit();
   // Removes the temp file now; `path` is untouched. Safe to call more than once.
   void abandon();
+  // Removes the temp files a killed writer left in `dir` (regular files named
+  // "<name>.tmp.<pid>.<n>"); returns how many. A directory that is published as a whole (a
+  // resumed quantize run) calls this so a SIGKILL mid-write leaves no stray file in the output.
+  static size_t remove_stale_temps(const std::filesystem::path& dir);
 
   uint64_t bytes_written() const { return bytes_written_; }
   bool committed() const { return committed_; }
