@@ -18,10 +18,10 @@ constexpr int32_t kLlama2cBos = 1;
 constexpr int32_t kLlama2cEos = 2;
 constexpr int32_t kLlama2cByteOffset = 3;  // <0x00> is id 3 in the SentencePiece export
 
-class Llama2cTokenizer final : public Tokenizer {
+class Llama2cTokenizer final : public tokenizer::VocabTokenizer {
  public:
   Llama2cTokenizer(std::string source, tokenizer::Vocab vocab)
-      : source_(std::move(source)), vocab_(std::move(vocab)) {
+      : VocabTokenizer(std::move(vocab)), source_(std::move(source)) {
     space_id_ = vocab_.find(" ");
     const int32_t n = vocab_.size();
     // Words can be encoded one at a time (and cached) when no piece has a space after another
@@ -65,35 +65,12 @@ class Llama2cTokenizer final : public Tokenizer {
     return std::string(piece);
   }
 
-  Result<std::string> decode(std::span<const int32_t> ids) const override {
-    std::string out;
-    int32_t previous = -1;
-    for (int32_t id : ids) {
-      QF_ASSIGN_OR_RETURN(std::string piece, decode_next(previous, id));
-      out += piece;
-      previous = id;
-    }
-    return out;
-  }
-
-  std::string piece(int32_t id) const override {
-    return id >= 0 && id < vocab_.size() ? std::string(vocab_.piece(id)) : std::string();
-  }
-  int32_t vocab_size() const override { return vocab_.size(); }
   int32_t bos_id() const override { return kLlama2cBos; }
   int32_t eos_id() const override { return kLlama2cEos; }
   std::string kind() const override { return "llama2c"; }
-  TokenType token_type(int32_t id) const override {
-    return id >= 0 && id < vocab_.size() ? vocab_.type(id) : TokenType::kNormal;
-  }
-  float token_score(int32_t id) const override {
-    return id >= 0 && id < vocab_.size() ? vocab_.score(id) : 0.0f;
-  }
-  int32_t token_id(std::string_view piece) const override { return vocab_.find(piece); }
 
  private:
   std::string source_;
-  tokenizer::Vocab vocab_;
   int32_t space_id_ = -1;
   bool split_words_ = false;
   tokenizer::WordCache cache_;

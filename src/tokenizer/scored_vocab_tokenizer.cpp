@@ -17,11 +17,11 @@ namespace {
 
 constexpr std::string_view kSpaceSymbol = "\xE2\x96\x81";  // U+2581 "▁"
 
-class ScoredVocabTokenizer final : public Tokenizer {
+class ScoredVocabTokenizer final : public tokenizer::VocabTokenizer {
  public:
   ScoredVocabTokenizer(std::string source, tokenizer::Vocab vocab, const ScoredVocab& options)
-      : source_(std::move(source)),
-        vocab_(std::move(vocab)),
+      : VocabTokenizer(std::move(vocab)),
+        source_(std::move(source)),
         bos_id_(options.bos_id),
         eos_id_(options.eos_id),
         unk_id_(options.unk_id),
@@ -120,31 +120,9 @@ class ScoredVocabTokenizer final : public Tokenizer {
     return out;
   }
 
-  Result<std::string> decode(std::span<const int32_t> ids) const override {
-    std::string out;
-    int32_t previous = -1;
-    for (int32_t id : ids) {
-      QF_ASSIGN_OR_RETURN(std::string piece, decode_next(previous, id));
-      out += piece;
-      previous = id;
-    }
-    return out;
-  }
-
-  std::string piece(int32_t id) const override {
-    return id >= 0 && id < vocab_.size() ? std::string(vocab_.piece(id)) : std::string();
-  }
-  int32_t vocab_size() const override { return vocab_.size(); }
   int32_t bos_id() const override { return bos_id_; }
   int32_t eos_id() const override { return eos_id_; }
   std::string kind() const override { return "gguf-llama"; }
-  TokenType token_type(int32_t id) const override {
-    return id >= 0 && id < vocab_.size() ? vocab_.type(id) : TokenType::kNormal;
-  }
-  float token_score(int32_t id) const override {
-    return id >= 0 && id < vocab_.size() ? vocab_.score(id) : 0.0f;
-  }
-  int32_t token_id(std::string_view piece) const override { return vocab_.find(piece); }
 
  private:
   Status encode_fragment(std::string_view fragment, bool prev_special,
@@ -217,7 +195,6 @@ class ScoredVocabTokenizer final : public Tokenizer {
   }
 
   std::string source_;
-  tokenizer::Vocab vocab_;
   int32_t bos_id_, eos_id_, unk_id_;
   bool add_space_prefix_, add_bos_, add_eos_;
   std::vector<uint8_t> mergeable_;

@@ -338,17 +338,6 @@ class SentencePieceTokenizer final : public Tokenizer {
     return text_[id];
   }
 
-  Result<std::string> decode(std::span<const int32_t> ids) const override {
-    std::string out;
-    int32_t previous = -1;
-    for (int32_t id : ids) {
-      QF_ASSIGN_OR_RETURN(std::string piece, decode_next(previous, id));
-      out += piece;
-      previous = id;
-    }
-    return out;
-  }
-
   std::string piece(int32_t id) const override {
     return id >= 0 && id < vocab_size() ? sp_.IdToPiece(id) : std::string();
   }

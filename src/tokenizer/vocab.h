@@ -91,4 +91,26 @@ class MergeTable {
 // Parses "<0xNN>" (exactly six characters, hex digits in either case) into a byte value, else -1.
 int parse_byte_piece(std::string_view piece);
 
+// A tokenizer whose pieces, types and scores live in one Vocab (llama2c, GGUF "llama"): the
+// per-id accessors of the Tokenizer interface, answered from it (ids outside the vocabulary
+// give the empty piece, kNormal, 0).
+class VocabTokenizer : public Tokenizer {
+ public:
+  std::string piece(int32_t id) const override {
+    return in_range(id) ? std::string(vocab_.piece(id)) : std::string();
+  }
+  int32_t vocab_size() const override { return vocab_.size(); }
+  TokenType token_type(int32_t id) const override {
+    return in_range(id) ? vocab_.type(id) : TokenType::kNormal;
+  }
+  float token_score(int32_t id) const override { return in_range(id) ? vocab_.score(id) : 0.0f; }
+  int32_t token_id(std::string_view piece) const override { return vocab_.find(piece); }
+
+ protected:
+  explicit VocabTokenizer(Vocab vocab) : vocab_(std::move(vocab)) {}
+  bool in_range(int32_t id) const { return id >= 0 && id < vocab_.size(); }
+
+  Vocab vocab_;
+};
+
 }  // namespace qforge::tokenizer

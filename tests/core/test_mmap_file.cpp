@@ -224,8 +224,7 @@ TEST_F(MmapFileTest, StaleTempsOfAKilledWriterAreSweptAndNothingElse) {
   EXPECT_FALSE(fs::exists(temp));
   EXPECT_EQ(AtomicFileWriter::remove_stale_temps(dir_), 1u);
   EXPECT_EQ(dir_entries(), (std::vector<std::string>{".tmp.1.2", "model.safetensors",
-                                                     "notes.tmp.a.2", "sub.tmp.1.2",
-                                                     "x.tmp.12."}));
+                                                     "notes.tmp.a.2", "sub.tmp.1.2", "x.tmp.12."}));
   EXPECT_EQ(AtomicFileWriter::remove_stale_temps(dir_ / "missing"), 0u);
 }
 

@@ -23,39 +23,19 @@
 #include "qforge/io/model_loader.h"
 #include "qforge/io/safetensors.h"
 #include "qforge/tokenizer/tokenizer.h"
+#include "runtime/cli_test_util.h"
 
 namespace qforge {
 namespace {
 
 namespace fs = std::filesystem;
+using test::CliRun;
 using testing_io::models_dir;
 using testing_io::ScratchDir;
 
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-struct CliRun {
-  int exit_code;
-  std::string output;
-};
-
-CliRun shell(const std::string& command) {
-  FILE* pipe = ::popen((command + " 2>&1 </dev/null").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
+// Hostile inputs must fail fast; 60 s catches a hang without flaking on a loaded machine.
 CliRun cli(const std::vector<std::string>& args, const std::string& prefix = "") {
-  std::string command = prefix + "QFORGE_NO_PROGRESS=1 timeout 60 " + quote(QFORGE_CLI_PATH);
-  for (const auto& a : args) command += " " + quote(a);
-  return shell(command);
+  return test::run_cli(args, 60, prefix);
 }
 
 // Runs `f` (which opens `fifo`), failing the test rather than hanging if it blocks: after 5 s a
@@ -76,7 +56,7 @@ void copy_hf(const fs::path& to) {
   const CliRun r =
       cli({"convert", "-m", (models_dir() / "stories260K" / "stories260K.bin").string(), "-o",
            to.string()});
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_EQ(r.exit_code, 0) << r.out;
 }
 
 TEST(HostileInputs, FifosInPlaceOfModelFilesNeverBlock) {
@@ -150,19 +130,19 @@ TEST(HostileInputs, BinaryAndDeviceTextInputsAreErrors) {
   for (const std::string& data :
        {elf, (s / "latin1.txt").string(), std::string("/dev/zero"), std::string("/dev/urandom")}) {
     CliRun r = cli({"eval", "ppl", "--model", hf.string(), "--dataset", data, "--ctx", "64"});
-    EXPECT_EQ(r.exit_code, 1) << data << "\n" << r.output;
-    EXPECT_TRUE(r.output.find("not UTF-8 text") != std::string::npos ||
-                r.output.find("is a character device") != std::string::npos)
+    EXPECT_EQ(r.exit_code, 1) << data << "\n" << r.out;
+    EXPECT_TRUE(r.out.find("not UTF-8 text") != std::string::npos ||
+                r.out.find("is a character device") != std::string::npos)
         << data << "\n"
-        << r.output;
+        << r.out;
     r = cli({"quantize", "-m", hf.string(), "--calib", data, "-q", "int8_wo", "-o",
              (s / "out").string()});
-    EXPECT_EQ(r.exit_code, 1) << data << "\n" << r.output;
-    EXPECT_TRUE(r.output.find("not UTF-8 text") != std::string::npos ||
-                r.output.find("does not exist") != std::string::npos ||
-                r.output.find("is a character device") != std::string::npos)
+    EXPECT_EQ(r.exit_code, 1) << data << "\n" << r.out;
+    EXPECT_TRUE(r.out.find("not UTF-8 text") != std::string::npos ||
+                r.out.find("does not exist") != std::string::npos ||
+                r.out.find("is a character device") != std::string::npos)
         << data << "\n"
-        << r.output;
+        << r.out;
     EXPECT_FALSE(fs::exists(s / "out"));
   }
   // tokenize --file on devices: refused at once, not read forever.
@@ -170,8 +150,8 @@ TEST(HostileInputs, BinaryAndDeviceTextInputsAreErrors) {
   for (const char* dev : {"/dev/zero", "/dev/urandom"}) {
     const CliRun r =
         cli({"tokenize", "--tokenizer", (hf / "tokenizer.model").string(), "--file", dev});
-    EXPECT_EQ(r.exit_code, 1) << r.output;
-    EXPECT_NE(r.output.find("is a character device"), std::string::npos) << r.output;
+    EXPECT_EQ(r.exit_code, 1) << r.out;
+    EXPECT_NE(r.out.find("is a character device"), std::string::npos) << r.out;
   }
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 20.0);
 }
@@ -185,9 +165,9 @@ TEST(HostileInputs, TokenizerWithMorePiecesThanTheVocabIsAnError) {
   std::ofstream(s / "data.txt") << "Once upon a time there was a girl.\n";
   const CliRun r = cli({"eval", "ppl", "--model", hf.string(), "--tokenizer", gguf.string(),
                         "--dataset", (s / "data.txt").string(), "--ctx", "64"});
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("has 32000 pieces but the model's vocab_size is 512"), std::string::npos)
-      << r.output;
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("has 32000 pieces but the model's vocab_size is 512"), std::string::npos)
+      << r.out;
   auto t = load_tokenizer(gguf.string(), 512);
   ASSERT_FALSE(t.ok());
   EXPECT_TRUE(load_tokenizer(gguf.string(), 32000).ok());
@@ -208,9 +188,9 @@ TEST(HostileInputs, AllocationFailureIsAnErrorNotAnAbort) {
       cli({"tokenize", "--tokenizer", (models_dir() / "stories260K" / "tok512.bin").string(),
            "--file", (s / "big.txt").string()},
           "ulimit -v 262144; ");
-  EXPECT_EQ(r.exit_code, 1) << r.output.substr(0, 2000);
-  EXPECT_NE(r.output.find("qforge: error:"), std::string::npos) << r.output.substr(0, 2000);
-  EXPECT_EQ(r.output.find("terminate called"), std::string::npos) << r.output.substr(0, 2000);
+  EXPECT_EQ(r.exit_code, 1) << r.out.substr(0, 2000);
+  EXPECT_NE(r.out.find("qforge: error:"), std::string::npos) << r.out.substr(0, 2000);
+  EXPECT_EQ(r.out.find("terminate called"), std::string::npos) << r.out.substr(0, 2000);
 }
 
 }  // namespace

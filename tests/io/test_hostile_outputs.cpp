@@ -16,38 +16,15 @@
 #include <vector>
 
 #include "io_test_util.h"
+#include "runtime/cli_test_util.h"
 
 namespace qforge {
 namespace {
 
 namespace fs = std::filesystem;
+using test::CliRun;
 using testing_io::models_dir;
 using testing_io::ScratchDir;
-
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-struct CliRun {
-  int exit_code;
-  std::string output;
-};
-
-CliRun run_cli(const std::vector<std::string>& args) {
-  std::string command = "QFORGE_NO_PROGRESS=1 timeout 120 " + quote(QFORGE_CLI_PATH);
-  for (const auto& a : args) command += " " + quote(a);
-  command += " 2>&1 </dev/null";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return {-1, "popen failed"};
-  std::string out;
-  char buf[4096];
-  size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
 
 // Every node under `root` (lstat, not followed): its type/mode, inode and, for regular files,
 // its bytes.
@@ -82,9 +59,10 @@ class HostileOutputs : public ::testing::Test {
     std::ofstream(work_ / "calib.txt") << text;
     std::ofstream(work_ / "data.txt") << text;
     const CliRun convert =
-        run_cli({"convert", "-m", (work_ / "stories260K.bin").string(), "-o",
-                 (work_ / "hf").string(), "--tokenizer", (work_ / "tok512.bin").string()});
-    ASSERT_EQ(convert.exit_code, 0) << convert.output;
+        test::run_cli({"convert", "-m", (work_ / "stories260K.bin").string(), "-o",
+                       (work_ / "hf").string(), "--tokenizer", (work_ / "tok512.bin").string()},
+                      120);
+    ASSERT_EQ(convert.exit_code, 0) << convert.out;
     // A copy of /dev/null (mknod needs root; a FIFO stands in otherwise).
     if (::mknod((work_ / "null").c_str(), S_IFCHR | 0666, makedev(1, 3)) != 0) {
       ASSERT_EQ(::mkfifo((work_ / "null").c_str(), 0666), 0);
@@ -94,11 +72,11 @@ class HostileOutputs : public ::testing::Test {
 
   // Runs the command, expects exit 1 with `needle` in the message, and the tree unchanged.
   void expect_refused(const std::vector<std::string>& args, const std::string& needle) {
-    const CliRun r = run_cli(args);
+    const CliRun r = test::run_cli(args, 120);
     std::string joined;
     for (const auto& a : args) joined += a + " ";
-    EXPECT_EQ(r.exit_code, 1) << joined << "\n" << r.output;
-    EXPECT_NE(r.output.find(needle), std::string::npos) << joined << "\n" << r.output;
+    EXPECT_EQ(r.exit_code, 1) << joined << "\n" << r.out;
+    EXPECT_NE(r.out.find(needle), std::string::npos) << joined << "\n" << r.out;
     const auto after = snapshot(scratch_.path());
     EXPECT_EQ(after.size(), before_.size()) << joined;
     for (const auto& [path, value] : before_) {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "generation_options.h"
 #include "model_source.h"
 #include "qforge/core/parallel.h"
 #include "qforge/model/inference_session.h"
@@ -19,20 +20,17 @@ struct GenerateArgs {
   std::string tokenizer;
   SamplingParams sampling;
   int64_t ctx = 0;
-  bool bos = true;
-  bool echo = true;
-  bool quiet = false;
-  int threads = 0;
+  GenerationFlags flags;
 };
 
 void run_generate(GenerateArgs& a) {
   ok_or_fail(validate_sampling_params(a.sampling));
-  if (a.threads > 0) set_num_threads(a.threads);
+  if (a.flags.threads > 0) set_num_threads(a.flags.threads);
   const ModelSource source = load_model_source(a.model);
   const std::shared_ptr<const Model>& model = source.model;
   const ModelConfig& c = model->config();
   auto tokenizer = load_source_tokenizer(source, a.tokenizer);
-  const std::vector<int32_t> ids = value_or_fail(tokenizer->encode(a.prompt, a.bos));
+  const std::vector<int32_t> ids = value_or_fail(tokenizer->encode(a.prompt, a.flags.bos));
   SessionOptions options;
   options.context_length = a.ctx;
   auto session = value_or_fail(InferenceSession::create(model, options));
@@ -43,7 +41,7 @@ void run_generate(GenerateArgs& a) {
         ids.size(), session.context_length(), c.max_position_embeddings,
         session.context_length() < c.max_position_embeddings ? " or raise --ctx" : ""));
   }
-  if (a.echo) {
+  if (a.flags.echo) {
     std::fputs(a.prompt.c_str(), stdout);
     std::fflush(stdout);
   }
@@ -53,7 +51,7 @@ void run_generate(GenerateArgs& a) {
         std::fflush(stdout);
       }));
   std::fputs("\n", stdout);
-  if (!a.quiet) {
+  if (!a.flags.quiet) {
     const auto n_out = static_cast<double>(result.output_ids.size());
     std::fprintf(
         stderr,
@@ -73,31 +71,15 @@ static void register_generate(CLI::App& app) {
   auto* cmd =
       app.add_subcommand("generate", "Continue a prompt with the CPU runtime (streams text)");
   static GenerateArgs a;
-  a.sampling.temperature = 0.8f;
-  a.sampling.top_k = 40;
-  a.sampling.top_p = 0.95f;
   cmd->add_option("--model", a.model, "Model: HF directory, .safetensors, .gguf or llama2.c .bin")
       ->required();
   cmd->add_option("--prompt,-p", a.prompt, "Prompt text")->required();
-  cmd->add_option("--max-tokens,-n", a.sampling.max_tokens, "New tokens at most")
-      ->capture_default_str();
-  cmd->add_option("--temperature", a.sampling.temperature, "Sampling temperature; 0 = greedy")
-      ->capture_default_str();
-  cmd->add_option("--top-k", a.sampling.top_k, "Keep the k most likely tokens (0 = all)")
-      ->capture_default_str();
-  cmd->add_option("--top-p", a.sampling.top_p, "Nucleus sampling mass in (0, 1]")
-      ->capture_default_str();
-  cmd->add_option("--seed", a.sampling.seed, "Random seed (same seed, same text)")
-      ->capture_default_str();
-  cmd->add_option("--stop", a.sampling.stop, "Stop before this string (repeatable)");
+  add_sampling_options(cmd, a.sampling);
   cmd->add_option("--ctx", a.ctx,
                   "Context length (KV cache positions); default min(max_position_embeddings, "
                   "8192)");
   cmd->add_option("--tokenizer", a.tokenizer, "Tokenizer file (default: next to the model)");
-  cmd->add_option("--threads,-t", a.threads, "CPU threads (default: all cores)");
-  cmd->add_flag("--bos,!--no-bos", a.bos, "Prepend BOS to the prompt (default: yes)");
-  cmd->add_flag("--echo,!--no-echo", a.echo, "Print the prompt before the continuation");
-  cmd->add_flag("--quiet,-q", a.quiet, "No statistics line on stderr");
+  add_generation_flags(cmd, a.flags);
   cmd->callback([] { run_generate(a); });
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "generation_options.h"
 #include "qforge/core/parallel.h"
 #include "qforge/runtime/generate.h"
 #include "qforge/runtime/llm.h"
@@ -27,11 +28,8 @@ struct RunArgs {
   BuildConfig build;
   std::string kv_cache;
   bool deterministic = true;
-  bool bos = true;
-  bool echo = true;
   bool json = false;
-  bool quiet = false;
-  int threads = 0;
+  GenerationFlags flags;
   // Which limits were given on the command line (they replace an engine's).
   bool set_batch = false, set_tokens = false, set_blocks = false;
 };
@@ -65,17 +63,17 @@ LLM open_llm(RunArgs& a) {
 }
 
 void run_run(RunArgs& a) {
-  if (a.threads > 0) set_num_threads(a.threads);
+  if (a.flags.threads > 0) set_num_threads(a.flags.threads);
   if (a.logprobs >= 0) a.sampling.logprobs = a.logprobs;
   ok_or_fail(validate_sampling_params(a.sampling));
   LLM llm = open_llm(a);
   if (llm.tokenizer() == nullptr) throw CliFailure("run: the engine has no tokenizer");
   std::vector<std::vector<int32_t>> ids;
   for (const std::string& p : a.prompts) {
-    ids.push_back(value_or_fail(llm.tokenizer()->encode(p, a.bos)));
+    ids.push_back(value_or_fail(llm.tokenizer()->encode(p, a.flags.bos)));
   }
   const bool stream = a.prompts.size() == 1 && !a.json;
-  if (stream && a.echo) {
+  if (stream && a.flags.echo) {
     std::fputs(a.prompts[0].c_str(), stdout);
     std::fflush(stdout);
   }
@@ -120,10 +118,11 @@ void run_run(RunArgs& a) {
     std::fputs("\n", stdout);
   } else {
     for (size_t i = 0; i < outs.size(); ++i) {
-      std::printf("[%zu] %s%s\n", i, a.echo ? a.prompts[i].c_str() : "", outs[i].text.c_str());
+      std::printf("[%zu] %s%s\n", i, a.flags.echo ? a.prompts[i].c_str() : "",
+                  outs[i].text.c_str());
     }
   }
-  if (!a.quiet) {
+  if (!a.flags.quiet) {
     size_t generated = 0;
     for (const RequestOutput& r : outs) generated += r.output_ids.size();
     std::string reasons;
@@ -147,34 +146,14 @@ static void register_run(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "run", "Generate with the batched runtime (LLM API): one prompt streams, several batch");
   static RunArgs a;
-  a.sampling.temperature = 0.8f;
-  a.sampling.top_k = 40;
-  a.sampling.top_p = 0.95f;
   cmd->add_option("--engine", a.engine,
                   "Engine file, or a checkpoint directory (built into the engine cache)");
   cmd->add_option("--model", a.model,
                   "Checkpoint run as it is: HF directory, .safetensors, .gguf or llama2.c .bin");
   cmd->add_option("--prompt,-p", a.prompts, "Prompt text (repeatable: prompts run batched)")
       ->required();
-  cmd->add_option("--max-tokens,-n", a.sampling.max_tokens, "New tokens at most per prompt")
-      ->capture_default_str();
-  cmd->add_option("--temperature", a.sampling.temperature, "Sampling temperature; 0 = greedy")
-      ->capture_default_str();
-  cmd->add_option("--top-k", a.sampling.top_k, "Keep the k most likely tokens (0 = all)")
-      ->capture_default_str();
-  cmd->add_option("--top-p", a.sampling.top_p, "Nucleus sampling mass in (0, 1]")
-      ->capture_default_str();
-  cmd->add_option("--min-p", a.sampling.min_p, "Keep tokens with p >= min_p * p(top) (0 = off)")
-      ->capture_default_str();
-  cmd->add_option("--repetition-penalty", a.sampling.repetition_penalty,
-                  "Penalty on ids already in the context (1 = off)")
-      ->capture_default_str();
-  cmd->add_option("--seed", a.sampling.seed, "Random seed (same seed, same text)")
-      ->capture_default_str();
-  cmd->add_option("--stop", a.sampling.stop, "Stop before this string (repeatable)");
-  cmd->add_option("--stop-token-id", a.sampling.stop_token_ids, "Stop after this id (repeatable)");
+  add_sampling_options(cmd, a.sampling);
   cmd->add_option("--logprobs", a.logprobs, "Top-N logprobs of each sampled token (with --json)");
-  cmd->add_flag("--ignore-eos", a.sampling.ignore_eos, "Keep generating past EOS");
   cmd->add_option("--max-batch-size", a.build.max_batch_size, "Sequences running at once")
       ->capture_default_str()
       ->each([](const std::string&) { a.set_batch = true; });
@@ -194,11 +173,8 @@ static void register_run(CLI::App& app) {
   cmd->add_flag("--deterministic,!--no-deterministic", a.deterministic,
                 "Batch-invariant logits (default: on)");
   cmd->add_option("--tokenizer", a.tokenizer, "--model: tokenizer file (default: next to it)");
-  cmd->add_option("--threads,-t", a.threads, "CPU threads (default: all cores)");
-  cmd->add_flag("--bos,!--no-bos", a.bos, "Prepend BOS to each prompt (default: yes)");
-  cmd->add_flag("--echo,!--no-echo", a.echo, "Print the prompt before the continuation");
+  add_generation_flags(cmd, a.flags);
   cmd->add_flag("--json", a.json, "Print the outputs as JSON");
-  cmd->add_flag("--quiet,-q", a.quiet, "No statistics line on stderr");
   cmd->callback([] { run_run(a); });
 }
 

@@ -32,8 +32,9 @@ class Tokenizer {
   // add_bos prepends the BOS token (when the tokenizer has one), as the model's template does.
   virtual Result<std::vector<int32_t>> encode(std::string_view text, bool add_bos) const = 0;
   // Decodes ids to text as the format's decoder does (e.g. SentencePiece drops the leading
-  // space of the first piece). Ids outside [0, vocab_size) are an error.
-  virtual Result<std::string> decode(std::span<const int32_t> ids) const = 0;
+  // space of the first piece). Ids outside [0, vocab_size) are an error. The default is the
+  // concatenation of decode_next() over the ids, which every piece-wise decoder satisfies.
+  virtual Result<std::string> decode(std::span<const int32_t> ids) const;
   // The text one token adds when streaming, given the token before it (-1 at the start): the
   // concatenation over a sequence equals decode() of the sequence.
   virtual Result<std::string> decode_next(int32_t previous, int32_t id) const = 0;

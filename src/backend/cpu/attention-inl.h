@@ -44,15 +44,18 @@ void AttnScores(const float* HWY_RESTRICT q, const float* HWY_RESTRICT k, int64_
   for (int64_t j = 0; j < n_keys; ++j) scores[j] = DotRow(q, k + j * head_dim, d) * scale;
 }
 
-void AttnWeightedSum(const float* HWY_RESTRICT probs, const float* HWY_RESTRICT v, int64_t n_keys,
-                     int64_t head_dim, float* HWY_RESTRICT out) {
+// out[i] += sum_j probs[j] * v[j][i], keys in order, so a sum split over consecutive key tiles
+// (paged attention) rounds exactly as one call over all of them.
+void AttnAccumulate(const float* HWY_RESTRICT probs, const float* HWY_RESTRICT v, int64_t n_keys,
+                    int64_t head_dim, float* HWY_RESTRICT out) {
   const DF df;
   const size_t N = hn::Lanes(df);
   const auto d = static_cast<size_t>(head_dim);
   size_t i = 0;
   // Column blocks of up to four vectors stay in registers across all keys.
   for (; i + 4 * N <= d; i += 4 * N) {
-    VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+    VF a0 = hn::LoadU(df, out + i), a1 = hn::LoadU(df, out + i + N);
+    VF a2 = hn::LoadU(df, out + i + 2 * N), a3 = hn::LoadU(df, out + i + 3 * N);
     for (int64_t j = 0; j < n_keys; ++j) {
       const VF p = hn::Set(df, probs[j]);
       const float* row = v + j * head_dim + i;
@@ -67,14 +70,14 @@ void AttnWeightedSum(const float* HWY_RESTRICT probs, const float* HWY_RESTRICT 
     hn::StoreU(a3, df, out + i + 3 * N);
   }
   for (; i + N <= d; i += N) {
-    VF a0 = hn::Zero(df);
+    VF a0 = hn::LoadU(df, out + i);
     for (int64_t j = 0; j < n_keys; ++j) {
       a0 = hn::MulAdd(hn::Set(df, probs[j]), hn::LoadU(df, v + j * head_dim + i), a0);
     }
     hn::StoreU(a0, df, out + i);
   }
   for (; i < d; ++i) {
-    float sum = 0;
+    float sum = out[i];
     for (int64_t j = 0; j < n_keys; ++j) sum += probs[j] * v[j * head_dim + i];
     out[i] = sum;
   }

@@ -21,7 +21,7 @@
 namespace qforge::cpu {
 
 HWY_EXPORT(AttnScores);
-HWY_EXPORT(AttnWeightedSum);
+HWY_EXPORT(AttnAccumulate);
 
 void attention_scores(const float* q, const float* k, int64_t n_keys, int64_t head_dim, float scale,
                       float* scores) {
@@ -30,7 +30,13 @@ void attention_scores(const float* q, const float* k, int64_t n_keys, int64_t he
 
 void attention_weighted_sum(const float* probs, const float* v, int64_t n_keys, int64_t head_dim,
                             float* out) {
-  HWY_DYNAMIC_DISPATCH(AttnWeightedSum)(probs, v, n_keys, head_dim, out);
+  std::fill(out, out + head_dim, 0.0f);
+  attention_accumulate(probs, v, n_keys, head_dim, out);
+}
+
+void attention_accumulate(const float* probs, const float* v, int64_t n_keys, int64_t head_dim,
+                          float* out) {
+  HWY_DYNAMIC_DISPATCH(AttnAccumulate)(probs, v, n_keys, head_dim, out);
 }
 
 namespace {

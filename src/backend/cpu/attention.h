@@ -42,5 +42,9 @@ void attention_scores(const float* q, const float* k, int64_t n_keys, int64_t he
 // out: [head_dim] = sum_j probs[j] * v[j], v: [n_keys, head_dim] contiguous.
 void attention_weighted_sum(const float* probs, const float* v, int64_t n_keys, int64_t head_dim,
                             float* out);
+// out: [head_dim] += sum_j probs[j] * v[j], keys in order: summing consecutive key tiles one call
+// at a time rounds exactly as one call over all of them (paged attention relies on it).
+void attention_accumulate(const float* probs, const float* v, int64_t n_keys, int64_t head_dim,
+                          float* out);
 
 }  // namespace qforge::cpu

@@ -24,8 +24,6 @@ namespace qforge::cpu {
 
 HWY_EXPORT(PagedDecodeFp8);
 HWY_EXPORT(PagedDecodeInt8);
-HWY_EXPORT(PagedScores);
-HWY_EXPORT(PagedAccumulate);
 
 namespace {
 
@@ -124,22 +122,29 @@ void run_task(const Task& task, TaskScratch& s) {
   const int64_t page_first = lo / bs;
   const int64_t page_last = (hi - 1) / bs;
 
-  // Pass 1: scores, one page of keys at a time.
-  for (int64_t pi = page_first; pi <= page_last; ++pi) {
-    const int64_t a = std::max(lo, pi * bs);
-    const int64_t b = std::min(hi, (pi + 1) * bs);
-    const float* k = page_rows(p.kv, p.kv.k_pages, p.kv.k_scale, p.block_table[pi], g, a - pi * bs,
-                               b - a, hd, s.tile.data());
-    for (int64_t r = 0; r < rows; ++r) {
-      int64_t first = 0, last = 0;
-      row_range(r, &first, &last);
-      const int64_t ka = std::max(a, first);
-      const int64_t kb = std::min(b, last);
-      if (ka >= kb) continue;
-      HWY_DYNAMIC_DISPATCH(PagedScores)
-      (row_query(r), k + (ka - a) * hd, kb - ka, hd, p.scale, s.scores.data() + r * nk + (ka - lo));
+  // Calls visit(r, rows, ka, kb) for each query row r and each page span [ka, kb) of the keys
+  // it attends to, pages in key order; `rows` points at key ka decoded to F32.
+  const auto for_each_page_span = [&](const void* pages, const float* scales, auto&& visit) {
+    for (int64_t pi = page_first; pi <= page_last; ++pi) {
+      const int64_t a = std::max(lo, pi * bs);
+      const int64_t b = std::min(hi, (pi + 1) * bs);
+      const float* page = page_rows(p.kv, pages, scales, p.block_table[pi], g, a - pi * bs, b - a,
+                                    hd, s.tile.data());
+      for (int64_t r = 0; r < rows; ++r) {
+        int64_t first = 0, last = 0;
+        row_range(r, &first, &last);
+        const int64_t ka = std::max(a, first);
+        const int64_t kb = std::min(b, last);
+        if (ka < kb) visit(r, page + (ka - a) * hd, ka, kb);
+      }
     }
-  }
+  };
+  // Pass 1: scores, one page of keys at a time.
+  for_each_page_span(p.kv.k_pages, p.kv.k_scale,
+                     [&](int64_t r, const float* k, int64_t ka, int64_t kb) {
+                       attention_scores(row_query(r), k, kb - ka, hd, p.scale,
+                                        s.scores.data() + r * nk + (ka - lo));
+                     });
   // Pass 2: softmax over each row's keys.
   for (int64_t r = 0; r < rows; ++r) {
     int64_t first = 0, last = 0;
@@ -147,22 +152,11 @@ void run_task(const Task& task, TaskScratch& s) {
     softmax(s.scores.data() + r * nk + (first - lo), last - first);
     std::fill(row_out(r), row_out(r) + hd, 0.0f);
   }
-  // Pass 3: out = probabilities x values, one page of values at a time (keys in order).
-  for (int64_t pi = page_first; pi <= page_last; ++pi) {
-    const int64_t a = std::max(lo, pi * bs);
-    const int64_t b = std::min(hi, (pi + 1) * bs);
-    const float* v = page_rows(p.kv, p.kv.v_pages, p.kv.v_scale, p.block_table[pi], g, a - pi * bs,
-                               b - a, hd, s.tile.data());
-    for (int64_t r = 0; r < rows; ++r) {
-      int64_t first = 0, last = 0;
-      row_range(r, &first, &last);
-      const int64_t ka = std::max(a, first);
-      const int64_t kb = std::min(b, last);
-      if (ka >= kb) continue;
-      HWY_DYNAMIC_DISPATCH(PagedAccumulate)
-      (s.scores.data() + r * nk + (ka - lo), v + (ka - a) * hd, kb - ka, hd, row_out(r));
-    }
-  }
+  // Pass 3: out += probabilities x values, one page of values at a time (keys in order).
+  for_each_page_span(
+      p.kv.v_pages, p.kv.v_scale, [&](int64_t r, const float* v, int64_t ka, int64_t kb) {
+        attention_accumulate(s.scores.data() + r * nk + (ka - lo), v, kb - ka, hd, row_out(r));
+      });
 }
 
 }  // namespace
