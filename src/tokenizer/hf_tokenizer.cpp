@@ -415,17 +415,6 @@ Result<std::string> HfTokenizer::decode_next(int32_t previous, int32_t id) const
   return text;
 }
 
-Result<std::string> HfTokenizer::decode(std::span<const int32_t> ids) const {
-  std::string out;
-  int32_t previous = -1;
-  for (int32_t id : ids) {
-    QF_ASSIGN_OR_RETURN(std::string piece, decode_next(previous, id));
-    out += piece;
-    previous = id;
-  }
-  return out;
-}
-
 Result<std::vector<std::string>> HfTokenizer::pre_tokenize(std::string_view text) const {
   std::string normalized;
   QF_TRY(apply_normalizers(config_.normalizers, text, normalized));

@@ -114,7 +114,6 @@ class HfTokenizer final : public Tokenizer {
   static Result<std::unique_ptr<HfTokenizer>> create(HfTokenizerConfig config);
 
   Result<std::vector<int32_t>> encode(std::string_view text, bool add_bos) const override;
-  Result<std::string> decode(std::span<const int32_t> ids) const override;
   Result<std::string> decode_next(int32_t previous, int32_t id) const override;
   std::string piece(int32_t id) const override;
   int32_t vocab_size() const override { return config_.vocab.size(); }
