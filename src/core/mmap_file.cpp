@@ -192,6 +192,9 @@ Status write_file_atomic(const std::filesystem::path& path, std::string_view tex
   return write_file_atomic(path, std::as_bytes(std::span<const char>(text.data(), text.size())));
 }
 
+// create() names its temp files "<path><kTempInfix><pid>.<n>"; remove_stale_temps() parses it.
+constexpr std::string_view kTempInfix = ".tmp.";
+
 Result<AtomicFileWriter> AtomicFileWriter::create(const std::filesystem::path& path) {
   if (path.empty() || !path.has_filename()) {
     return make_error(ErrorCode::kInvalidArgument,
@@ -203,7 +206,7 @@ Result<AtomicFileWriter> AtomicFileWriter::create(const std::filesystem::path& p
   AtomicFileWriter writer;
   writer.path_ = path;
   writer.temp_path_ = path;
-  writer.temp_path_ += fmt::format(".tmp.{}.{}", ::getpid(), next_temp_sequence());
+  writer.temp_path_ += fmt::format("{}{}.{}", kTempInfix, ::getpid(), next_temp_sequence());
   // A stale temp of a crashed run (same pid, same sequence) is removed first; O_EXCL|O_NOFOLLOW
   // then never writes through a link or into a FIFO planted under the temp name.
   ::unlink(writer.temp_path_.c_str());
@@ -231,8 +234,10 @@ bool is_temp_name(std::string_view name) {
   const std::string_view head = name.substr(0, last);
   const size_t pid_dot = head.rfind('.');
   if (pid_dot == std::string_view::npos || !all_digits(head.substr(pid_dot + 1))) return false;
-  const std::string_view stem = head.substr(0, pid_dot);
-  return stem.size() > 4 && stem.substr(stem.size() - 4) == ".tmp";
+  // head[pid_dot] is the infix's final '.'; a non-empty <name> precedes the infix.
+  const size_t infix = pid_dot + 1;
+  return infix > kTempInfix.size() &&
+         head.substr(infix - kTempInfix.size(), kTempInfix.size()) == kTempInfix;
 }
 }  // namespace
 
